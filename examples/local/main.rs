@@ -1,0 +1,2 @@
+//! Connect to a local server.
+fn main() {}

@@ -1,0 +1,1 @@
+//! aws provider (being written).

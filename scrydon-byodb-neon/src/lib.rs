@@ -1,0 +1,1 @@
+//! neon provider (being written).
