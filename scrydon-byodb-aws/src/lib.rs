@@ -1,1 +1,121 @@
-//! aws provider (being written).
+//! # scrydon-byodb-aws
+//!
+//! AWS RDS and Aurora for [`scrydon_byodb`]: finds the instance or cluster behind a
+//! `*.rds.amazonaws.com` host and, through `aws-sdk-rds`, reads and (when asked) changes what
+//! only the API can see — the parameter group in force and `rds.force_ssl`, backup retention,
+//! Multi-AZ, the CA certificate.
+//!
+//! ```
+//! use scrydon_byodb::dsn::Dsn;
+//! use scrydon_byodb_aws::{RdsEndpoint, RdsEndpointKind};
+//!
+//! let dsn: Dsn = "postgres://scrydon@prod.cluster-c9akciq32.eu-west-1.rds.amazonaws.com/auth"
+//!     .parse()
+//!     .unwrap();
+//! let ep = RdsEndpoint::from_dsn(&dsn).unwrap();
+//! assert_eq!(ep.identifier, "prod");
+//! assert_eq!(ep.region, "eu-west-1");
+//! assert_eq!(ep.kind, RdsEndpointKind::ClusterWriter);
+//! ```
+#![deny(missing_docs, rustdoc::broken_intra_doc_links)]
+#![forbid(unsafe_code)]
+
+use scrydon_byodb::dsn::{Dsn, Host};
+
+/// The AWS SDK this crate is built on, re-exported so embedders use the same version.
+pub use aws_sdk_rds;
+
+/// What kind of RDS endpoint a host name is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RdsEndpointKind {
+    /// A DB instance (`<id>.<hash>.<region>.rds.amazonaws.com`).
+    Instance,
+    /// An Aurora cluster's writer endpoint (`<id>.cluster-<hash>...`).
+    ClusterWriter,
+    /// An Aurora cluster's reader endpoint (`<id>.cluster-ro-<hash>...`).
+    ClusterReader,
+    /// An Aurora custom endpoint (`<id>.cluster-custom-<hash>...`).
+    ClusterCustom,
+    /// An RDS Proxy (`<id>.proxy-<hash>...`).
+    Proxy,
+}
+
+/// An RDS or Aurora endpoint recognised from its host name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RdsEndpoint {
+    /// The DB instance, cluster or proxy identifier.
+    pub identifier: String,
+    /// The AWS region (`eu-west-1`).
+    pub region: String,
+    /// What the endpoint points at.
+    pub kind: RdsEndpointKind,
+}
+
+impl RdsEndpoint {
+    /// Recognises an RDS host name (`*.rds.amazonaws.com`, `*.rds.amazonaws.com.cn`).
+    pub fn from_host(host: &str) -> Option<Self> {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let rest = host
+            .strip_suffix(".rds.amazonaws.com")
+            .or_else(|| host.strip_suffix(".rds.amazonaws.com.cn"))?;
+        let labels: Vec<&str> = rest.split('.').collect();
+        let [identifier, hash, region] = labels.as_slice() else {
+            return None;
+        };
+        if identifier.is_empty() || hash.is_empty() || region.is_empty() {
+            return None;
+        }
+        let kind = if hash.starts_with("cluster-ro-") {
+            RdsEndpointKind::ClusterReader
+        } else if hash.starts_with("cluster-custom-") {
+            RdsEndpointKind::ClusterCustom
+        } else if hash.starts_with("cluster-") {
+            RdsEndpointKind::ClusterWriter
+        } else if hash.starts_with("proxy-") {
+            RdsEndpointKind::Proxy
+        } else {
+            RdsEndpointKind::Instance
+        };
+        Some(RdsEndpoint {
+            identifier: (*identifier).to_owned(),
+            region: (*region).to_owned(),
+            kind,
+        })
+    }
+
+    /// Recognises the first TCP host of a DSN.
+    pub fn from_dsn(dsn: &Dsn) -> Option<Self> {
+        dsn.endpoints().ok()?.iter().find_map(|e| match &e.host {
+            Host::Tcp(h) => Self::from_host(h),
+            Host::Unix(_) => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_every_endpoint_kind() {
+        let cases = [
+            ("db1.abcdefgh.us-east-1.rds.amazonaws.com", "db1", "us-east-1", RdsEndpointKind::Instance),
+            ("c1.cluster-abc.eu-west-3.rds.amazonaws.com", "c1", "eu-west-3", RdsEndpointKind::ClusterWriter),
+            ("c1.cluster-ro-abc.eu-west-3.rds.amazonaws.com", "c1", "eu-west-3", RdsEndpointKind::ClusterReader),
+            ("c1.cluster-custom-abc.eu-west-3.rds.amazonaws.com", "c1", "eu-west-3", RdsEndpointKind::ClusterCustom),
+            ("p1.proxy-abc.ap-south-1.rds.amazonaws.com", "p1", "ap-south-1", RdsEndpointKind::Proxy),
+            ("DB2.ABC.CN-NORTH-1.RDS.AMAZONAWS.COM.CN.", "db2", "cn-north-1", RdsEndpointKind::Instance),
+        ];
+        for (host, id, region, kind) in cases {
+            let ep = RdsEndpoint::from_host(host).unwrap_or_else(|| panic!("{host}"));
+            assert_eq!((ep.identifier.as_str(), ep.region.as_str(), ep.kind), (id, region, kind), "{host}");
+        }
+    }
+
+    #[test]
+    fn rejects_other_hosts() {
+        for host in ["pg.example.com", "rds.amazonaws.com", "a.b.rds.amazonaws.com", "x.y.z.w.rds.amazonaws.com", ""] {
+            assert_eq!(RdsEndpoint::from_host(host), None, "{host}");
+        }
+    }
+}
