@@ -1,0 +1,224 @@
+//! Every finding id, in one place.
+//!
+//! Ids are stable: tools and tests match on them. They are `<module>.<what>`; add new ones here,
+//! documented, and to [`ALL`].
+
+// --- render: chart configuration (runbook: Configuration, Mode A, Mode B, Migrations) ----------
+
+/// `infra.db.enabled` is not `false`: the bundled PostgreSQL would still be deployed and used.
+/// Fail.
+pub const RENDER_INFRA_DB_ENABLED: &str = "render.infra_db_enabled";
+/// `infra.db.tls.enabled` or `infra.db.backup.enabled` is not `false`; the runbook turns both off
+/// with a managed database (the backup CronJob only covers the in-cluster database). Warn.
+pub const RENDER_BUNDLED_EXTRAS_ENABLED: &str = "render.bundled_extras_enabled";
+/// An enabled component has neither `existingSecrets.<app>` nor `<app>Url`: it has no database.
+/// Fail.
+pub const RENDER_COMPONENT_UNCONFIGURED: &str = "render.component_unconfigured";
+/// Both `existingSecrets.<app>` and `<app>Url` are set; Mode A wins and the URL is ignored (a
+/// DSN left in values for nothing). Warn.
+pub const RENDER_BOTH_MODES_SET: &str = "render.both_modes_set";
+/// Two apps name the same Secret in the same namespace; apps reading `DATABASE_URL` would share
+/// one database. Fail.
+pub const RENDER_SECRET_SHARED: &str = "render.secret_shared";
+/// An app's Secret lacks the key that app reads (`DATABASE_URL` where analytics reads
+/// `DATABASE_URL_ANALYTICS`). Fail.
+pub const RENDER_SECRET_WRONG_KEY: &str = "render.secret_wrong_key";
+/// An app's Secret carries keys besides the one it reads; envFrom injects them all. Warn.
+pub const RENDER_SECRET_EXTRA_KEY: &str = "render.secret_extra_key";
+/// An app's Secret exists only in a namespace other than the app's. Fail.
+pub const RENDER_SECRET_WRONG_NAMESPACE: &str = "render.secret_wrong_namespace";
+/// A Secret manifest has no namespace; it lands wherever `kubectl` points. Warn.
+pub const RENDER_SECRET_NAMESPACE_UNSET: &str = "render.secret_namespace_unset";
+/// No manifest among those checked creates an app's Secret (it may be made elsewhere). Warn.
+pub const RENDER_SECRET_NOT_FOUND: &str = "render.secret_not_found";
+/// An app's Secret value ends with a line break (`echo "$DSN" > file` before
+/// `kubectl create secret --from-file`): the last DSN parameter carries it. Fail.
+pub const RENDER_SECRET_TRAILING_NEWLINE: &str = "render.secret_trailing_newline";
+/// A DSN (in a Secret or in values, after the chart appends `sslMode`) does not parse. Fail.
+pub const RENDER_DSN_INVALID: &str = "render.dsn_invalid";
+/// A DSN's dbname is not its component's database. Fail when it is another component's database
+/// or absent (libpq would use the user name); Warn when it is a custom name.
+pub const RENDER_DSN_DBNAME_MISMATCH: &str = "render.dsn_dbname_mismatch";
+/// Two apps' DSNs point at the same database on the same server. Fail.
+pub const RENDER_DSN_SHARED_DATABASE: &str = "render.dsn_shared_database";
+/// A DSN has no `sslmode` (libpq's default `prefer` falls back to plaintext). Fail in
+/// production, Warn in staging.
+pub const RENDER_DSN_SSLMODE_MISSING: &str = "render.dsn_sslmode_missing";
+/// A DSN's `sslmode` is `disable`, `allow` or `prefer`. Fail in production, Warn in staging.
+pub const RENDER_DSN_SSLMODE_WEAK: &str = "render.dsn_sslmode_weak";
+/// A Mode B URL already carries `sslmode` and `sslMode` is set too: the chart appends a second
+/// one. Fail.
+pub const RENDER_SSLMODE_DUPLICATED: &str = "render.sslmode_duplicated";
+/// A Mode B URL has a query string and `sslMode` is set: the chart appends `?sslmode=` and the
+/// URL ends up with two `?`. Fail.
+pub const RENDER_SSLMODE_APPEND_MALFORMED: &str = "render.sslmode_append_malformed";
+/// Mode B under the production profile: DSNs sit in values files, CI logs and
+/// `helm get values`. Warn.
+pub const RENDER_MODE_B_IN_PRODUCTION: &str = "render.mode_b_in_production";
+/// A key under `namespaces` that names no component. Warn.
+pub const RENDER_UNKNOWN_NAMESPACE_KEY: &str = "render.unknown_namespace_key";
+/// Render note: `sslmode` written into each DSN instead of the global `sslMode`, because a DSN
+/// carries its own query string. Pass.
+pub const RENDER_SSLMODE_INLINED: &str = "render.sslmode_inlined";
+/// Render note: a DSN already carries `sslmode`; it was kept and not set again. Pass.
+pub const RENDER_SSLMODE_KEPT: &str = "render.sslmode_kept";
+/// Render note: a setting already in the customer's `infra.db.external` was replaced or removed.
+/// Pass.
+pub const RENDER_VALUES_ENTRY_REPLACED: &str = "render.values_entry_replaced";
+/// Render note: no chart version given; the helm commands carry `<version>`. Warn.
+pub const RENDER_CHART_VERSION_UNSET: &str = "render.chart_version_unset";
+
+// --- preflight: the runbook's Prerequisites and Provider notes, against the live server --------
+
+/// A connection preflight needed (the admin DSN, or a component's database) failed. Fail; the
+/// finding carries the [`diagnosis`](crate::diagnose) id (`connect.refused`, ...).
+pub const PREFLIGHT_CONNECT: &str = "preflight.connect";
+/// Which provider runs the server, from the host name and the server's settings. Pass (a note).
+pub const PREFLIGHT_PROVIDER: &str = "preflight.provider";
+/// `server_version_num` is at least 150000 (150003 on RDS/Aurora, for pgvector). Fail below.
+pub const PREFLIGHT_SERVER_VERSION: &str = "preflight.server_version";
+/// pgvector is in `pg_available_extensions` (observed: its default version). Fail when missing
+/// and an enabled component needs it; Skip when none does.
+pub const PREFLIGHT_VECTOR_AVAILABLE: &str = "preflight.vector_available";
+/// pgvector is installed in a component's database (Pass), or not yet but the admin can install
+/// it (Warn, with the SQL), or not and nobody here can (Fail). Per component that needs it.
+pub const PREFLIGHT_VECTOR_INSTALLED: &str = "preflight.vector_installed";
+/// A component's database exists. Fail when missing (the migration Job would CrashLoop).
+pub const PREFLIGHT_DATABASE_EXISTS: &str = "preflight.database_exists";
+/// The migration role exists and has LOGIN. Fail otherwise.
+pub const PREFLIGHT_ROLE_EXISTS: &str = "preflight.role_exists";
+/// The migration role may connect to a component's database (CONNECT, `datallowconn`). Fail.
+pub const PREFLIGHT_ROLE_CONNECT: &str = "preflight.role_connect";
+/// The migration role may create the `drizzle` schema in a component's database (CREATE on the
+/// database, or CREATE on an existing `drizzle` schema). Fail.
+pub const PREFLIGHT_ROLE_CREATE_SCHEMA: &str = "preflight.role_create_schema";
+/// The migration role may create objects in schema `public`. Fail when not; Warn when it may
+/// only because PUBLIC may (pre-15 ACLs kept by a database created from an upgraded template1).
+pub const PREFLIGHT_ROLE_CREATE_PUBLIC: &str = "preflight.role_create_public";
+/// The preflight session is encrypted (client side and `pg_stat_ssl`), with the protocol and how
+/// the certificate was verified. Fail when plaintext; Warn when TLS ends before the server.
+pub const PREFLIGHT_TLS_SESSION: &str = "preflight.tls_session";
+/// The DSNs' `sslmode`: Fail below `require`, Warn for `require`/`verify-ca`, Pass for
+/// `verify-full`.
+pub const PREFLIGHT_TLS_SSLMODE: &str = "preflight.tls_sslmode";
+/// The server refuses a plaintext connection (an active probe that stops before any
+/// credential is sent). Fail when plaintext is accepted.
+pub const PREFLIGHT_TLS_ENFORCED: &str = "preflight.tls_enforced";
+/// `max_connections` minus the reserved slots against the expected demand. Fail when demand
+/// exceeds it; Warn near the limit or under 100 without a pooler.
+pub const PREFLIGHT_CAPACITY: &str = "preflight.capacity";
+/// A transaction-mode pooler (PgBouncer, Supavisor on 6543, Neon `-pooler`) in front: Warn,
+/// migrations need the direct or a session-mode endpoint. Pass when none is seen.
+pub const PREFLIGHT_POOLER: &str = "preflight.pooler";
+/// Tables named like Dapr's workflow state (`dapr_workflow_state*`,
+/// `analytics_dapr_workflow_state*`) already exist in a component's database. Warn.
+pub const PREFLIGHT_DAPR_STATE_TABLES: &str = "preflight.dapr_state_tables";
+/// `rds.force_ssl` is 1. Fail when 0; Skip when the server has no such setting.
+pub const PREFLIGHT_RDS_FORCE_SSL: &str = "preflight.rds_force_ssl";
+/// `rds.allowed_extensions` allows `vector`. Fail when not; Skip when unset.
+pub const PREFLIGHT_RDS_ALLOWED_EXTENSIONS: &str = "preflight.rds_allowed_extensions";
+/// `azure.extensions` lists VECTOR. Fail when not (Warn when pgvector is already installed
+/// everywhere); Skip when the server has no such setting.
+pub const PREFLIGHT_AZURE_EXTENSIONS: &str = "preflight.azure_extensions";
+/// The provider's configured parameters against the live ones (a change pending a restart).
+/// Skip when the provider cannot read parameters.
+pub const PREFLIGHT_PROVIDER_PARAMETERS: &str = "preflight.provider_parameters";
+/// Automated backups and point-in-time recovery, from the provider. Skip when the provider
+/// cannot tell.
+pub const PREFLIGHT_BACKUP: &str = "preflight.backup";
+/// Standbys and automatic failover, from the provider. Skip when the provider cannot tell.
+pub const PREFLIGHT_HIGH_AVAILABILITY: &str = "preflight.high_availability";
+
+/// Every preflight id, in report order.
+pub const PREFLIGHT: &[&str] = &[
+    PREFLIGHT_CONNECT,
+    PREFLIGHT_PROVIDER,
+    PREFLIGHT_SERVER_VERSION,
+    PREFLIGHT_VECTOR_AVAILABLE,
+    PREFLIGHT_VECTOR_INSTALLED,
+    PREFLIGHT_DATABASE_EXISTS,
+    PREFLIGHT_ROLE_EXISTS,
+    PREFLIGHT_ROLE_CONNECT,
+    PREFLIGHT_ROLE_CREATE_SCHEMA,
+    PREFLIGHT_ROLE_CREATE_PUBLIC,
+    PREFLIGHT_TLS_SESSION,
+    PREFLIGHT_TLS_SSLMODE,
+    PREFLIGHT_TLS_ENFORCED,
+    PREFLIGHT_CAPACITY,
+    PREFLIGHT_POOLER,
+    PREFLIGHT_DAPR_STATE_TABLES,
+    PREFLIGHT_RDS_FORCE_SSL,
+    PREFLIGHT_RDS_ALLOWED_EXTENSIONS,
+    PREFLIGHT_AZURE_EXTENSIONS,
+    PREFLIGHT_PROVIDER_PARAMETERS,
+    PREFLIGHT_BACKUP,
+    PREFLIGHT_HIGH_AVAILABILITY,
+];
+
+/// Every id above.
+pub const ALL: &[&str] = &[
+    RENDER_INFRA_DB_ENABLED,
+    RENDER_BUNDLED_EXTRAS_ENABLED,
+    RENDER_COMPONENT_UNCONFIGURED,
+    RENDER_BOTH_MODES_SET,
+    RENDER_SECRET_SHARED,
+    RENDER_SECRET_WRONG_KEY,
+    RENDER_SECRET_EXTRA_KEY,
+    RENDER_SECRET_WRONG_NAMESPACE,
+    RENDER_SECRET_NAMESPACE_UNSET,
+    RENDER_SECRET_NOT_FOUND,
+    RENDER_SECRET_TRAILING_NEWLINE,
+    RENDER_DSN_INVALID,
+    RENDER_DSN_DBNAME_MISMATCH,
+    RENDER_DSN_SHARED_DATABASE,
+    RENDER_DSN_SSLMODE_MISSING,
+    RENDER_DSN_SSLMODE_WEAK,
+    RENDER_SSLMODE_DUPLICATED,
+    RENDER_SSLMODE_APPEND_MALFORMED,
+    RENDER_MODE_B_IN_PRODUCTION,
+    RENDER_UNKNOWN_NAMESPACE_KEY,
+    RENDER_SSLMODE_INLINED,
+    RENDER_SSLMODE_KEPT,
+    RENDER_VALUES_ENTRY_REPLACED,
+    RENDER_CHART_VERSION_UNSET,
+    PREFLIGHT_CONNECT,
+    PREFLIGHT_PROVIDER,
+    PREFLIGHT_SERVER_VERSION,
+    PREFLIGHT_VECTOR_AVAILABLE,
+    PREFLIGHT_VECTOR_INSTALLED,
+    PREFLIGHT_DATABASE_EXISTS,
+    PREFLIGHT_ROLE_EXISTS,
+    PREFLIGHT_ROLE_CONNECT,
+    PREFLIGHT_ROLE_CREATE_SCHEMA,
+    PREFLIGHT_ROLE_CREATE_PUBLIC,
+    PREFLIGHT_TLS_SESSION,
+    PREFLIGHT_TLS_SSLMODE,
+    PREFLIGHT_TLS_ENFORCED,
+    PREFLIGHT_CAPACITY,
+    PREFLIGHT_POOLER,
+    PREFLIGHT_DAPR_STATE_TABLES,
+    PREFLIGHT_RDS_FORCE_SSL,
+    PREFLIGHT_RDS_ALLOWED_EXTENSIONS,
+    PREFLIGHT_AZURE_EXTENSIONS,
+    PREFLIGHT_PROVIDER_PARAMETERS,
+    PREFLIGHT_BACKUP,
+    PREFLIGHT_HIGH_AVAILABILITY,
+];
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    #[test]
+    fn ids_are_unique_and_well_formed() {
+        let mut seen = HashSet::new();
+        for id in super::ALL {
+            assert!(seen.insert(id), "duplicate id {id}");
+            let (module, what) = id.split_once('.').expect("module.what");
+            assert!(!module.is_empty() && !what.is_empty());
+            assert!(id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.'));
+        }
+    }
+}
