@@ -192,6 +192,9 @@ pub enum ConnectFailure {
     AuthenticationFailed,
     /// The database named in the DSN does not exist (SQLSTATE 3D000).
     DatabaseMissing,
+    /// The role may not connect to the database: it lacks the CONNECT privilege (SQLSTATE
+    /// 42501).
+    PermissionDenied,
     /// The server has no connection slots left (SQLSTATE 53300).
     TooManyConnections,
     /// The server is starting up or shutting down (SQLSTATE 57P03).
@@ -219,6 +222,7 @@ impl ConnectFailure {
             ConnectFailure::TlsHandshake => "tls_handshake",
             ConnectFailure::AuthenticationFailed => "authentication_failed",
             ConnectFailure::DatabaseMissing => "database_missing",
+            ConnectFailure::PermissionDenied => "permission_denied",
             ConnectFailure::TooManyConnections => "too_many_connections",
             ConnectFailure::ServerUnavailable => "server_unavailable",
             ConnectFailure::ChannelBindingUnavailable => "channel_binding_unavailable",
@@ -244,6 +248,7 @@ impl fmt::Display for ConnectFailure {
             ConnectFailure::TlsHandshake => "TLS handshake failed",
             ConnectFailure::AuthenticationFailed => "authentication failed",
             ConnectFailure::DatabaseMissing => "database does not exist",
+            ConnectFailure::PermissionDenied => "permission denied for the database",
             ConnectFailure::TooManyConnections => "too many connections",
             ConnectFailure::ServerUnavailable => "server starting up or shutting down",
             ConnectFailure::ChannelBindingUnavailable => "channel binding required but not offered",

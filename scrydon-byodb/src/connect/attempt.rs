@@ -229,6 +229,8 @@ pub(crate) fn failure_for_sqlstate(code: &SqlState) -> ConnectFailure {
         ConnectFailure::AuthenticationFailed
     } else if *code == SqlState::INVALID_CATALOG_NAME {
         ConnectFailure::DatabaseMissing
+    } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+        ConnectFailure::PermissionDenied
     } else if *code == SqlState::TOO_MANY_CONNECTIONS {
         ConnectFailure::TooManyConnections
     } else if *code == SqlState::CANNOT_CONNECT_NOW

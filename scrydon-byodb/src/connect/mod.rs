@@ -228,7 +228,8 @@ impl std::ops::Deref for Connection {
 
 /// The failure kind for a SQLSTATE a server sends while a connection starts:
 /// 28P01 and other 28xxx → `AuthenticationFailed`, 3D000 → `DatabaseMissing`,
-/// 53300 → `TooManyConnections`, 57P01/57P02/57P03 → `ServerUnavailable`, else `Other`.
+/// 42501 → `PermissionDenied`, 53300 → `TooManyConnections`, 57P01/57P02/57P03 →
+/// `ServerUnavailable`, else `Other`.
 pub fn failure_for_sqlstate(code: &SqlState) -> ConnectFailure {
     attempt::failure_for_sqlstate(code)
 }

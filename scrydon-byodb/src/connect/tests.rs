@@ -107,6 +107,10 @@ fn sqlstates_map_to_failures() {
         ConnectFailure::TooManyConnections
     );
     assert_eq!(
+        failure_for_sqlstate(&SqlState::INSUFFICIENT_PRIVILEGE),
+        ConnectFailure::PermissionDenied
+    );
+    assert_eq!(
         failure_for_sqlstate(&SqlState::CANNOT_CONNECT_NOW),
         ConnectFailure::ServerUnavailable
     );

@@ -155,6 +155,40 @@ pub const PREFLIGHT: &[&str] = &[
     PREFLIGHT_HIGH_AVAILABILITY,
 ];
 
+// --- bootstrap: the runbook's "Pre-create databases and extension" ---------------------------
+
+/// The admin lacks what a planned step needs (`CREATEROLE` to create the app role, `CREATEDB`,
+/// or a way to `SET ROLE` to the app role to create a database it owns). Fail; blocks the plan.
+pub const BOOTSTRAP_ADMIN_PRIVILEGES: &str = "bootstrap.admin_privileges";
+/// pgvector is needed and not in `pg_available_extensions`. Fail; blocks the plan.
+pub const BOOTSTRAP_VECTOR_UNAVAILABLE: &str = "bootstrap.vector_unavailable";
+/// The provider's allow-list (`rds.allowed_extensions`, `azure.extensions`) keeps out pgvector
+/// and no provider that can change it was given. Fail; blocks the plan; the fix is the command.
+pub const BOOTSTRAP_VECTOR_NOT_ALLOWED: &str = "bootstrap.vector_not_allowed";
+/// pgvector is needed and the admin is neither a superuser nor a member of the provider's
+/// administrator role (pgvector is not a trusted extension). Fail; blocks the plan.
+pub const BOOTSTRAP_VECTOR_NEEDS_SUPERUSER: &str = "bootstrap.vector_needs_superuser";
+/// A component's database exists and is owned by another role (or refuses connections); it is
+/// left alone, not seized. Fail (a note of the plan; the other databases proceed).
+pub const BOOTSTRAP_DATABASE_FOREIGN_OWNER: &str = "bootstrap.database_foreign_owner";
+/// The app role exists with attributes other than `LOGIN CREATEDB` (left unchanged). Warn; Fail
+/// without `LOGIN`.
+pub const BOOTSTRAP_ROLE_ATTRIBUTES: &str = "bootstrap.role_attributes";
+/// As the app role, in a component's database: create a schema, tables, a vector column and an
+/// hnsw index, rolled back. Pass, Fail, or Skip without a password.
+pub const BOOTSTRAP_PROOF: &str = "bootstrap.proof";
+
+/// Every bootstrap id.
+pub const BOOTSTRAP: &[&str] = &[
+    BOOTSTRAP_ADMIN_PRIVILEGES,
+    BOOTSTRAP_VECTOR_UNAVAILABLE,
+    BOOTSTRAP_VECTOR_NOT_ALLOWED,
+    BOOTSTRAP_VECTOR_NEEDS_SUPERUSER,
+    BOOTSTRAP_DATABASE_FOREIGN_OWNER,
+    BOOTSTRAP_ROLE_ATTRIBUTES,
+    BOOTSTRAP_PROOF,
+];
+
 /// Every id above.
 pub const ALL: &[&str] = &[
     RENDER_INFRA_DB_ENABLED,
@@ -203,6 +237,13 @@ pub const ALL: &[&str] = &[
     PREFLIGHT_PROVIDER_PARAMETERS,
     PREFLIGHT_BACKUP,
     PREFLIGHT_HIGH_AVAILABILITY,
+    BOOTSTRAP_ADMIN_PRIVILEGES,
+    BOOTSTRAP_VECTOR_UNAVAILABLE,
+    BOOTSTRAP_VECTOR_NOT_ALLOWED,
+    BOOTSTRAP_VECTOR_NEEDS_SUPERUSER,
+    BOOTSTRAP_DATABASE_FOREIGN_OWNER,
+    BOOTSTRAP_ROLE_ATTRIBUTES,
+    BOOTSTRAP_PROOF,
 ];
 
 #[cfg(test)]

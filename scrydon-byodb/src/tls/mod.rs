@@ -294,7 +294,14 @@ impl TlsConnectorBuilder {
     /// mismatching key; an unreadable CRL; `sslnegotiation=direct` with a weak mode;
     /// [`ServerNameCheck::CommonNameEquals`] without `verify-full`.
     pub fn build(self) -> Result<TlsConnector> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut provider = rustls::crypto::ring::default_provider();
+        // PostgreSQL up to 17 accepts one key-exchange group, ssl_ecdh_curve (prime256v1 by
+        // default): offering its key share first avoids a HelloRetryRequest, one round trip on
+        // every connection. Servers that prefer X25519 accept P-256 too.
+        provider
+            .kx_groups
+            .sort_by_key(|g| g.name() != rustls::NamedGroup::secp256r1);
+        let provider = Arc::new(provider);
 
         let system = matches!(&self.roots, Some(RootSource::Bundle(b)) if b.is_system());
         let mode = self.ssl_mode.unwrap_or(if system {
