@@ -168,6 +168,13 @@ const CONNECT: &[Row] = &[
         Some(R::PreCreateDatabases),
     ),
     row(
+        F::PermissionDenied,
+        "connect.permission_denied",
+        "The role may not connect to this database: it lacks the CONNECT privilege.",
+        "Grant it (GRANT CONNECT ON DATABASE <db> TO <role>;) or make the role the database's owner; REVOKE CONNECT ... FROM PUBLIC takes it from every role that is not granted it explicitly.",
+        Some(R::MigrationsHang),
+    ),
+    row(
         F::TooManyConnections,
         "connect.too_many_connections",
         "The server has no free connection slots.",
@@ -218,6 +225,221 @@ pub fn for_error(error: &Error) -> Option<&'static Diagnosis> {
     error.connect_failure().map(for_connect_failure)
 }
 
+// --- failures a server reports with a SQLSTATE, by what was being done --------------------------
+
+/// Stable ids of the diagnoses beyond connection failures (those are `connect.<failure id>`).
+pub mod ids {
+    /// The server has no pgvector package for this version or tier.
+    pub const VECTOR_NOT_AVAILABLE: &str = "extension.vector_not_available";
+    /// pgvector is installed but the provider's allow-list (`azure.extensions`,
+    /// `rds.allowed_extensions`) does not permit it.
+    pub const EXTENSION_NOT_ALLOW_LISTED: &str = "extension.not_allow_listed";
+    /// The role may not create the extension (not trusted, not superuser / `rds_superuser` /
+    /// `azure_pg_admin` / `cloudsqlsuperuser`).
+    pub const EXTENSION_PERMISSION_DENIED: &str = "extension.permission_denied";
+    /// The role lacks CREATE on the database or schema: migrations fail or hang.
+    pub const ROLE_LACKS_CREATE: &str = "privilege.role_lacks_create";
+    /// A Dapr state table already exists: the tablePrefix collides with an earlier user of the
+    /// database.
+    pub const DAPR_TABLE_PREFIX_COLLISION: &str = "dapr.table_prefix_collision";
+    /// A Dapr state table is missing (its component has not created it, or the role cannot).
+    pub const DAPR_STATE_TABLE_MISSING: &str = "dapr.state_table_missing";
+    /// Prepared statements vanish between transactions: a pooler in transaction mode.
+    pub const POOLER_TRANSACTION_MODE: &str = "pooler.transaction_mode";
+    /// The object a migration or restore creates exists already: the database is not empty.
+    pub const OBJECT_EXISTS: &str = "database.object_exists";
+}
+
+/// What was being done when the server answered with a SQLSTATE: the same code means different
+/// things in different places (42501 while connecting is a missing CONNECT grant, during
+/// `CREATE TABLE` a missing CREATE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SqlContext {
+    /// Establishing a connection.
+    Connect,
+    /// `CREATE EXTENSION`; `available` says whether the extension is in
+    /// `pg_available_extensions` (installed on the server).
+    CreateExtension {
+        /// Whether the extension's files are installed on the server.
+        available: bool,
+    },
+    /// Migrations or a restore creating schemas, tables, indexes.
+    Ddl,
+    /// Dapr's state store creating or using its tables (`dapr_workflow_state`, ...).
+    DaprState,
+    /// Ordinary statements (prepared, executed) from an application.
+    Statement,
+}
+
+const fn diag(
+    id: &'static str,
+    summary: &'static str,
+    remediation: &'static str,
+    runbook: Option<RunbookEntry>,
+) -> Diagnosis {
+    Diagnosis {
+        id,
+        summary,
+        remediation,
+        runbook,
+    }
+}
+
+const SQL: &[Diagnosis] = &[
+    diag(
+        ids::VECTOR_NOT_AVAILABLE,
+        "pgvector is not available on this server: its version or tier has no vector package.",
+        "Upgrade the instance to a version/tier that ships pgvector (PostgreSQL 15.3+ on RDS/Aurora; any supported version on Cloud SQL, Azure Flexible Server, Supabase, Neon). There is no workaround.",
+        Some(R::CreateExtensionVectorFails),
+    ),
+    diag(
+        ids::EXTENSION_NOT_ALLOW_LISTED,
+        "pgvector is installed but the provider's extension allow-list does not permit it.",
+        "Azure: add VECTOR to the azure.extensions server parameter; RDS with rds.allowed_extensions set: add vector to it. Then CREATE EXTENSION vector as the administrator.",
+        Some(R::CreateExtensionVectorFails),
+    ),
+    diag(
+        ids::EXTENSION_PERMISSION_DENIED,
+        "The role may not create this extension.",
+        "Create it as the administrator (rds_superuser, azure_pg_admin, cloudsqlsuperuser, postgres) in each database that needs it, before the migrations run: CREATE EXTENSION IF NOT EXISTS vector;",
+        Some(R::PreCreateDatabases),
+    ),
+    diag(
+        ids::ROLE_LACKS_CREATE,
+        "The role lacks the CREATE privilege on the database or schema, so it cannot create its tables.",
+        "Make the app role the database's owner (ALTER DATABASE <db> OWNER TO <role>) or grant it: GRANT CREATE ON DATABASE <db> TO <role>; GRANT CREATE ON SCHEMA public TO <role>; (PostgreSQL 15 no longer grants CREATE on public to everyone).",
+        Some(R::MigrationsHang),
+    ),
+    diag(
+        ids::DAPR_TABLE_PREFIX_COLLISION,
+        "A Dapr state table with this name already exists: the database was used by another Dapr installation.",
+        "Use a fresh database, or give the state store components distinct tablePrefix values so dapr_workflow_state / analytics_dapr_workflow_state do not collide with the existing tables.",
+        Some(R::DaprWorkflowStateTable),
+    ),
+    diag(
+        ids::DAPR_STATE_TABLE_MISSING,
+        "A Dapr state table does not exist.",
+        "Dapr creates its schema on first start; check the sidecar's logs for the reason it could not (usually a role without CREATE) and restart the pod.",
+        Some(R::DaprWorkflowStateTable),
+    ),
+    diag(
+        ids::POOLER_TRANSACTION_MODE,
+        "A prepared statement disappeared or already existed on the server connection: a pooler in transaction mode hands each transaction a different server session.",
+        "Point migrations and apps at the direct (session) endpoint (port 5432 on Supabase, the non-pooled Neon host), or set the pooler to session mode; with PgBouncer 1.21+ set max_prepared_statements.",
+        None,
+    ),
+    diag(
+        ids::OBJECT_EXISTS,
+        "An object the migration or restore creates already exists: the database is not empty.",
+        "Restore into an empty database (drop and re-create it), or restore with --clean.",
+        None,
+    ),
+];
+
+/// A diagnosis by its id (connection failures included).
+pub fn by_id(id: &str) -> Option<&'static Diagnosis> {
+    SQL.iter()
+        .chain(CONNECT.iter().map(|r| &r.diagnosis))
+        .find(|d| d.id == id)
+}
+
+fn sql(id: &str) -> Option<&'static Diagnosis> {
+    SQL.iter().find(|d| d.id == id)
+}
+
+/// One rule: a SQLSTATE (or class, with `*` as the last character) in a context.
+struct Rule {
+    code: &'static str,
+    context: fn(SqlContext) -> bool,
+    id: &'static str,
+}
+
+const fn rule(code: &'static str, context: fn(SqlContext) -> bool, id: &'static str) -> Rule {
+    Rule { code, context, id }
+}
+
+fn ext_missing(c: SqlContext) -> bool {
+    matches!(c, SqlContext::CreateExtension { available: false })
+}
+fn ext_installed(c: SqlContext) -> bool {
+    matches!(c, SqlContext::CreateExtension { available: true })
+}
+fn ddl(c: SqlContext) -> bool {
+    matches!(c, SqlContext::Ddl | SqlContext::DaprState)
+}
+fn dapr(c: SqlContext) -> bool {
+    matches!(c, SqlContext::DaprState)
+}
+fn not_connect(c: SqlContext) -> bool {
+    !matches!(c, SqlContext::Connect)
+}
+
+/// First match wins.
+const RULES: &[Rule] = &[
+    // CREATE EXTENSION of an extension whose files are not installed: 58P01 (undefined_file,
+    // "could not open extension control file") up to PostgreSQL 15, 0A000 from 16 on.
+    rule("58P01", ext_missing, ids::VECTOR_NOT_AVAILABLE),
+    rule("0A000", ext_missing, ids::VECTOR_NOT_AVAILABLE),
+    rule("42501", ext_missing, ids::VECTOR_NOT_AVAILABLE),
+    // Installed, but refused: an allow-list (Azure raises 0A000) or a privilege (42501).
+    rule("0A000", ext_installed, ids::EXTENSION_NOT_ALLOW_LISTED),
+    rule("42501", ext_installed, ids::EXTENSION_PERMISSION_DENIED),
+    rule("42P07", dapr, ids::DAPR_TABLE_PREFIX_COLLISION),
+    rule("42710", dapr, ids::DAPR_TABLE_PREFIX_COLLISION),
+    rule("42P01", dapr, ids::DAPR_STATE_TABLE_MISSING),
+    rule("42501", ddl, ids::ROLE_LACKS_CREATE),
+    rule("42P07", ddl, ids::OBJECT_EXISTS),
+    rule("42710", ddl, ids::OBJECT_EXISTS),
+    // Prepared statements through a transaction-mode pooler: "does not exist" (26000) on another
+    // server session, "already exists" (42P05) on a reused one.
+    rule("26000", not_connect, ids::POOLER_TRANSACTION_MODE),
+    rule("42P05", not_connect, ids::POOLER_TRANSACTION_MODE),
+];
+
+/// The diagnosis for a server error with this SQLSTATE while doing `context`, if the table knows
+/// it. Connection-level codes (28P01 and class 28, 3D000, 53300, 57P0x; 42501 while connecting)
+/// give the `connect.*` diagnoses in any context.
+pub fn for_sqlstate(
+    code: &tokio_postgres::error::SqlState,
+    context: SqlContext,
+) -> Option<&'static Diagnosis> {
+    let c = code.code();
+    if let Some(r) = RULES.iter().find(|r| r.code == c && (r.context)(context)) {
+        return sql(r.id);
+    }
+    if c.starts_with("28")
+        || matches!(c, "3D000" | "53300" | "57P01" | "57P02" | "57P03")
+        || (c == "42501" && context == SqlContext::Connect)
+    {
+        return Some(for_connect_failure(crate::connect::failure_for_sqlstate(
+            code,
+        )));
+    }
+    None
+}
+
+/// The diagnosis for a server error carried by an [`Error::Database`], in this context.
+pub fn for_database_error(error: &Error, context: SqlContext) -> Option<&'static Diagnosis> {
+    match error {
+        Error::Database { source, .. } => source.code().and_then(|c| for_sqlstate(c, context)),
+        Error::Connect { failure, .. } => Some(for_connect_failure(*failure)),
+        _ => None,
+    }
+}
+
+/// Why an extension a restore or migration needs is missing afterwards, from whether the server
+/// has it installed (`pg_available_extensions`): not available at all, or available but the
+/// role could not create it.
+pub fn for_missing_extension(available: bool) -> &'static Diagnosis {
+    let id = if available {
+        ids::EXTENSION_PERMISSION_DENIED
+    } else {
+        ids::VECTOR_NOT_AVAILABLE
+    };
+    sql(id).unwrap_or(&CONNECT[CONNECT.len() - 1].diagnosis)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +456,7 @@ mod tests {
         F::TlsHandshake,
         F::AuthenticationFailed,
         F::DatabaseMissing,
+        F::PermissionDenied,
         F::TooManyConnections,
         F::ServerUnavailable,
         F::ChannelBindingUnavailable,
@@ -256,6 +479,7 @@ mod tests {
             | F::TlsHandshake
             | F::AuthenticationFailed
             | F::DatabaseMissing
+            | F::PermissionDenied
             | F::TooManyConnections
             | F::ServerUnavailable
             | F::ChannelBindingUnavailable
@@ -275,9 +499,20 @@ mod tests {
 
     #[test]
     fn ids_are_unique() {
-        let mut ids: Vec<_> = CONNECT.iter().map(|r| r.diagnosis.id).collect();
+        let mut ids: Vec<_> = CONNECT
+            .iter()
+            .map(|r| r.diagnosis.id)
+            .chain(SQL.iter().map(|d| d.id))
+            .collect();
         ids.sort_unstable();
         ids.dedup();
-        assert_eq!(ids.len(), CONNECT.len());
+        assert_eq!(ids.len(), CONNECT.len() + SQL.len());
+    }
+
+    #[test]
+    fn every_rule_names_a_row() {
+        for r in RULES {
+            assert!(sql(r.id).is_some(), "rule {} -> {}", r.code, r.id);
+        }
     }
 }
