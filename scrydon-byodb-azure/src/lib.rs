@@ -63,10 +63,19 @@ mod tests {
     fn recognises_public_and_private_names() {
         assert_eq!(
             FlexibleServerHost::from_host("a1.private.postgres.database.azure.com"),
-            Some(FlexibleServerHost { server_name: "a1".into(), private_link: true })
+            Some(FlexibleServerHost {
+                server_name: "a1".into(),
+                private_link: true
+            })
         );
-        assert_eq!(FlexibleServerHost::from_host("postgres.database.azure.com"), None);
-        assert_eq!(FlexibleServerHost::from_host("a.b.c.postgres.database.azure.com"), None);
+        assert_eq!(
+            FlexibleServerHost::from_host("postgres.database.azure.com"),
+            None
+        );
+        assert_eq!(
+            FlexibleServerHost::from_host("a.b.c.postgres.database.azure.com"),
+            None
+        );
         assert_eq!(FlexibleServerHost::from_host("pg.example.com"), None);
     }
 }

@@ -13,7 +13,9 @@ pub(crate) fn json<T: Serialize>(value: &T) {
 /// A one-line error on stderr (or a JSON error object on stdout with `--json`).
 pub(crate) fn error(as_json: bool, kind: &str, err: &scrydon_byodb::Error) {
     if as_json {
-        json(&serde_json::json!({ "ok": false, "error": { "kind": kind, "message": err.to_string() } }));
+        json(
+            &serde_json::json!({ "ok": false, "error": { "kind": kind, "message": err.to_string() } }),
+        );
     } else {
         eprintln!("error: {err}");
     }

@@ -51,7 +51,10 @@ fn dsn_parse_names_fields_as_libpq_and_masks_the_password() {
     assert_ne!(v["password"], "p@ss/w0rd");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("p@ss/w0rd"));
 
-    let out = run(&["dsn", "parse", "-", "--json", "--show-password"], &format!("{dsn}\n"));
+    let out = run(
+        &["dsn", "parse", "-", "--json", "--show-password"],
+        &format!("{dsn}\n"),
+    );
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(json(&out)["password"], "p@ss/w0rd");
 }
@@ -80,11 +83,22 @@ fn dsn_parse_refuses_bad_input_with_exit_code_2_and_one_line() {
 
 #[test]
 fn dsn_redact_masks_only_the_password() {
-    let out = run(&["dsn", "redact", "-", "--json"], "postgres://u:topsecret@h:5432/d?sslmode=require\n");
+    let out = run(
+        &["dsn", "redact", "-", "--json"],
+        "postgres://u:topsecret@h:5432/d?sslmode=require\n",
+    );
     assert_eq!(out.status.code(), Some(0));
-    let redacted = json(&out)["redacted"].as_str().expect("a string").to_owned();
+    let redacted = json(&out)["redacted"]
+        .as_str()
+        .expect("a string")
+        .to_owned();
     assert!(!redacted.contains("topsecret"), "{redacted}");
-    assert!(redacted.contains("u:") && redacted.contains("@h:5432/d") && redacted.contains("sslmode=require"), "{redacted}");
+    assert!(
+        redacted.contains("u:")
+            && redacted.contains("@h:5432/d")
+            && redacted.contains("sslmode=require"),
+        "{redacted}"
+    );
 }
 
 #[test]
@@ -97,15 +111,26 @@ fn connect_reports_how_the_server_was_verified_and_why_it_failed() {
     // verify-full with the test CA: chain and name checked.
     let uri = cluster.admin_uri("verify-full");
     let out = run(&["connect", "-", "--json"], &uri);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v = json(&out);
     assert_eq!(v["ok"], true);
     assert_eq!(v["tls"]["verification"], "chain+name");
-    assert_eq!(v["server_version"]["num"].as_i64().map(|n| n / 10000), Some(15));
-    assert!(v["tls"]["protocol"].as_str().is_some_and(|p| p.starts_with("TLSv1.")));
+    assert_eq!(
+        v["server_version"]["num"].as_i64().map(|n| n / 10000),
+        Some(15)
+    );
+    assert!(v["tls"]["protocol"]
+        .as_str()
+        .is_some_and(|p| p.starts_with("TLSv1.")));
 
     // The same server under a name its certificate does not carry.
-    let wrong_name = format!("{uri}&hostaddr=127.0.0.1").replace("@127.0.0.1:", "@db.wrong-name.test:");
+    let wrong_name =
+        format!("{uri}&hostaddr=127.0.0.1").replace("@127.0.0.1:", "@db.wrong-name.test:");
     let out = run(&["connect", "-", "--json"], &wrong_name);
     assert_eq!(out.status.code(), Some(1));
     let v = json(&out);

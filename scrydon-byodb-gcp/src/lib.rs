@@ -96,7 +96,15 @@ mod tests {
 
     #[test]
     fn malformed_names_are_refused_with_the_field_named() {
-        for bad in ["", "proj", "proj:region", "a:b:c:d:e", "Proj:r:i", "p::i", "p:r:i/x"] {
+        for bad in [
+            "",
+            "proj",
+            "proj:region",
+            "a:b:c:d:e",
+            "Proj:r:i",
+            "p::i",
+            "p:r:i/x",
+        ] {
             let err = bad.parse::<InstanceConnectionName>().unwrap_err();
             assert!(
                 matches!(&err, scrydon_byodb::Error::InvalidInput { field, value, .. }

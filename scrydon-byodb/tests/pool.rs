@@ -25,17 +25,30 @@ fn verify_full(cluster: &Cluster) -> Dsn {
 #[tokio::test]
 async fn connections_are_verified_and_reused() {
     let cluster = cluster();
-    let pool = Pool::builder(verify_full(&cluster)).with_max_size(2).build().unwrap();
+    let pool = Pool::builder(verify_full(&cluster))
+        .with_max_size(2)
+        .build()
+        .unwrap();
 
     let pid = {
         let conn = pool.get().await.unwrap();
         let info = conn.info().clone();
-        assert_eq!(info.tls.as_ref().map(|t| t.verification.as_str()), Some("chain+name"));
-        conn.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get::<_, i32>(0)
+        assert_eq!(
+            info.tls.as_ref().map(|t| t.verification.as_str()),
+            Some("chain+name")
+        );
+        conn.query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0)
     };
     // The connection went back to the pool; the next caller gets the same backend.
     let conn = pool.get().await.unwrap();
-    let again: i32 = conn.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    let again: i32 = conn
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(pid, again);
     assert_eq!(pool.status().size, 1);
 }
@@ -48,10 +61,17 @@ async fn statement_timeout_is_set_on_every_session() {
         .build()
         .unwrap();
     let conn = pool.get().await.unwrap();
-    let shown: String = conn.query_one("SHOW statement_timeout", &[]).await.unwrap().get(0);
+    let shown: String = conn
+        .query_one("SHOW statement_timeout", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(shown, "200ms");
     let err = conn.simple_query("SELECT pg_sleep(5)").await.unwrap_err();
-    assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::QUERY_CANCELED));
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
+    );
 }
 
 #[tokio::test]
@@ -79,13 +99,23 @@ async fn connect_failures_keep_their_kind() {
     dsn.set("hostaddr", "127.0.0.1").unwrap();
     let pool = Pool::builder(dsn).build().unwrap();
     let err = pool.get().await.unwrap_err();
-    assert_eq!(err.connect_failure(), Some(ConnectFailure::CertificateNameMismatch), "{err:?}");
+    assert_eq!(
+        err.connect_failure(),
+        Some(ConnectFailure::CertificateNameMismatch),
+        "{err:?}"
+    );
 
     // Nothing listening.
     let port = free_port().unwrap();
-    let dsn: Dsn = format!("postgres://u:p@127.0.0.1:{port}/db?sslmode=disable").parse().unwrap();
+    let dsn: Dsn = format!("postgres://u:p@127.0.0.1:{port}/db?sslmode=disable")
+        .parse()
+        .unwrap();
     let err = Pool::builder(dsn).build().unwrap().get().await.unwrap_err();
-    assert_eq!(err.connect_failure(), Some(ConnectFailure::Refused), "{err:?}");
+    assert_eq!(
+        err.connect_failure(),
+        Some(ConnectFailure::Refused),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -99,24 +129,46 @@ async fn a_server_that_never_answers_does_not_hang() {
             held.push(s);
         }
     });
-    let dsn: Dsn = format!("postgres://u:p@127.0.0.1:{port}/db?sslmode=disable").parse().unwrap();
+    let dsn: Dsn = format!("postgres://u:p@127.0.0.1:{port}/db?sslmode=disable")
+        .parse()
+        .unwrap();
     let pool = Pool::builder(dsn)
         .with_connect_timeout(Duration::from_millis(300))
         .build()
         .unwrap();
     let started = Instant::now();
     let err = pool.get().await.unwrap_err();
-    assert_eq!(err.connect_failure(), Some(ConnectFailure::Timeout), "{err:?}");
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(
+        err.connect_failure(),
+        Some(ConnectFailure::Timeout),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
 fn bad_settings_are_refused_before_connecting() {
     let dsn: Dsn = "postgres://u@localhost/db".parse().unwrap();
-    let err = Pool::builder(dsn.clone()).with_max_size(0).build().unwrap_err();
-    assert!(matches!(&err, Error::InvalidInput { field, .. } if field == "max size"), "{err:?}");
-    let err = Pool::builder(dsn).with_wait_timeout(Duration::ZERO).build().unwrap_err();
-    assert!(matches!(&err, Error::InvalidInput { field, .. } if field == "wait timeout"), "{err:?}");
+    let err = Pool::builder(dsn.clone())
+        .with_max_size(0)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidInput { field, .. } if field == "max size"),
+        "{err:?}"
+    );
+    let err = Pool::builder(dsn)
+        .with_wait_timeout(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidInput { field, .. } if field == "wait timeout"),
+        "{err:?}"
+    );
 }
 
 #[test]

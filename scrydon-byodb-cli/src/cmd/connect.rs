@@ -56,8 +56,12 @@ pub(crate) fn run(args: ConnectArgs) -> Outcome {
         output::error(args.json, "invalid_input", &e);
         return Outcome::InvalidInput;
     }
-    let options = ConnectOptions::new().with_default_connect_timeout(Duration::from_secs(args.timeout));
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let options =
+        ConnectOptions::new().with_default_connect_timeout(Duration::from_secs(args.timeout));
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(source) => {
             output::error(args.json, "io", &Error::Io { path: None, source });
@@ -79,8 +83,14 @@ pub(crate) fn run(args: ConnectArgs) -> Outcome {
 }
 
 fn print_human(info: &ConnectionInfo) {
-    println!("connected to {} ({})", info.endpoint.host, info.endpoint.address);
-    println!("  server      PostgreSQL {} ({})", info.server_version.text, info.server_version.num);
+    println!(
+        "connected to {} ({})",
+        info.endpoint.host, info.endpoint.address
+    );
+    println!(
+        "  server      PostgreSQL {} ({})",
+        info.server_version.text, info.server_version.num
+    );
     println!("  database    {}", info.dbname);
     println!("  user        {}", info.user);
     match &info.tls {

@@ -112,7 +112,11 @@ impl PoolBuilder {
             }
         }
         if self.max_size == 0 {
-            return Err(Error::input("max size", "0", "a pool needs at least one connection"));
+            return Err(Error::input(
+                "max size",
+                "0",
+                "a pool needs at least one connection",
+            ));
         }
         if let Some(t) = self.statement_timeout {
             if t.as_millis() == 0 {

@@ -23,6 +23,7 @@ const NOTES_SUPABASE_NEON: &str = "runbook: Provider notes / Supabase / Neon";
 const NOTES: &str = "runbook: Provider notes";
 const WHY: &str = "runbook: Why";
 const ISO_TLS: &str = "ISO 27001:2022 A.8.24";
+const NIST_SC8: &str = "NIST SC-8";
 const ISO_BACKUP: &str = "ISO 27001:2022 A.8.13";
 const NIST_CP9: &str = "NIST CP-9";
 const NIST_CP10: &str = "NIST CP-10";
@@ -780,7 +781,7 @@ fn is_unix(dsn: &Dsn) -> bool {
 
 fn tls_session(target: &Target, seen: &Seen) -> Finding {
     let id = ids::PREFLIGHT_TLS_SESSION;
-    let refs = [PREREQUISITES, ISO_TLS];
+    let refs = [PREREQUISITES, ISO_TLS, NIST_SC8];
     if is_unix(target.admin()) {
         return skip(
             id,
@@ -889,7 +890,7 @@ fn tls_sslmode(target: &Target) -> Finding {
     let observed = parts.join("; ");
     let f = Finding::new(id, status)
         .with_observed(observed)
-        .with_references(&[PREREQUISITES, ISO_TLS, NOTES_AZURE]);
+        .with_references(&[PREREQUISITES, ISO_TLS, NIST_SC8, NOTES_AZURE]);
     match status {
         Status::Fail => f
             .with_remediation(
@@ -913,7 +914,7 @@ fn tls_sslmode(target: &Target) -> Finding {
 
 fn tls_enforced(plaintext: &Plaintext, kind: ProviderKind) -> Finding {
     let id = ids::PREFLIGHT_TLS_ENFORCED;
-    let refs = [PREREQUISITES, ISO_TLS];
+    let refs = [PREREQUISITES, ISO_TLS, NIST_SC8];
     match plaintext {
         Plaintext::UnixSocket => skip(
             id,
@@ -1232,7 +1233,7 @@ fn rds_force_ssl(admin: Option<&AdminSeen>) -> Finding {
     let Some(a) = admin else {
         return skip(id, None, NO_ADMIN);
     };
-    let refs = [NOTES_RDS, ISO_TLS];
+    let refs = [NOTES_RDS, ISO_TLS, NIST_SC8];
     match a.facts.setting("rds.force_ssl") {
         None => skip(id, None, "no rds.force_ssl setting (not RDS/Aurora)"),
         Some(v) if matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "on" | "true") => {

@@ -189,6 +189,33 @@ pub const BOOTSTRAP: &[&str] = &[
     BOOTSTRAP_PROOF,
 ];
 
+// --- compliance: the runbook's "Compliance mapping", evidence read over SQL ---------------------
+
+/// WAL archiving, the basis of point-in-time recovery: `archive_mode` and `archive_command` /
+/// `archive_library`, and `pg_stat_archiver`. Pass when on with a command or library that keeps
+/// the WAL; Warn when the command discards it (`/bin/true`) or archiving is failing; Fail when
+/// off. Works on every provider (managed ones show their own archiver).
+pub const COMPLIANCE_WAL_ARCHIVING: &str = "compliance.wal_archiving";
+/// Synchronous replication: `synchronous_standby_names` and the standbys in
+/// `pg_stat_replication` with `sync_state` `sync` or `quorum`. Pass with a synchronous standby
+/// streaming and `synchronous_commit` waiting for it; Warn with asynchronous standbys only,
+/// with `synchronous_commit` `off`/`local`, or when the role cannot see `pg_stat_replication`'s
+/// details; Fail with no standby.
+pub const COMPLIANCE_SYNC_REPLICATION: &str = "compliance.sync_replication";
+/// The server's TLS settings: `ssl` on and `ssl_min_protocol_version` at least TLSv1.2. Fail when
+/// `ssl` is off; Warn below TLSv1.2.
+pub const COMPLIANCE_SERVER_TLS: &str = "compliance.server_tls";
+/// `password_encryption` is `scram-sha-256` (Pass) or `md5` (Warn).
+pub const COMPLIANCE_PASSWORD_ENCRYPTION: &str = "compliance.password_encryption";
+
+/// Every compliance evidence id read over SQL, in report order.
+pub const COMPLIANCE: &[&str] = &[
+    COMPLIANCE_WAL_ARCHIVING,
+    COMPLIANCE_SYNC_REPLICATION,
+    COMPLIANCE_SERVER_TLS,
+    COMPLIANCE_PASSWORD_ENCRYPTION,
+];
+
 /// Every id above.
 pub const ALL: &[&str] = &[
     RENDER_INFRA_DB_ENABLED,
@@ -244,6 +271,10 @@ pub const ALL: &[&str] = &[
     BOOTSTRAP_DATABASE_FOREIGN_OWNER,
     BOOTSTRAP_ROLE_ATTRIBUTES,
     BOOTSTRAP_PROOF,
+    COMPLIANCE_WAL_ARCHIVING,
+    COMPLIANCE_SYNC_REPLICATION,
+    COMPLIANCE_SERVER_TLS,
+    COMPLIANCE_PASSWORD_ENCRYPTION,
 ];
 
 #[cfg(test)]

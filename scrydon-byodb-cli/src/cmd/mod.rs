@@ -1,0 +1,11 @@
+//! One module per subcommand.
+
+pub(crate) mod bootstrap;
+pub(crate) mod connect;
+pub(crate) mod dsn;
+pub(crate) mod preflight;
+pub(crate) mod render;
+pub(crate) mod report;
+pub(crate) mod restore;
+pub(crate) mod run;
+pub(crate) mod verify;
