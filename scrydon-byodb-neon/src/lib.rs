@@ -14,6 +14,32 @@
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 #![forbid(unsafe_code)]
 
+mod api;
+mod keepalive;
+mod neon;
+mod pooler;
+mod supabase;
+
+pub use api::{ApiError, ApiErrorKind};
+pub use keepalive::{Keepalive, KeepaliveBuilder, KeepaliveHandle, KeepaliveStats, MIN_INTERVAL};
+pub use neon::{
+    EndpointState, NeonEndpoint, NeonProject, NeonProvider, NeonProviderBuilder, SuspendTimeout,
+    API_KEY_ENV, DEFAULT_BASE_URL, DEFAULT_SUSPEND_TIMEOUT, SUSPEND_TIMEOUT_SECONDS,
+};
+pub use pooler::{
+    direct_dsn_for, is_ddl, pooler_from_dsn, probe_transaction_pooler, PoolMode, Pooler, PoolerHint,
+};
+pub use supabase::{
+    is_grantable_role, SupabaseHost, SupabaseProvider, SupabaseProviderBuilder, OWNER_ROLE,
+    RESERVED_ROLES,
+};
+
+/// Stable finding ids of this crate (kept here, not in the core's registry).
+pub mod ids {
+    /// A pooler in front of the DSN and what it means for DDL.
+    pub const POOLER: &str = "neon.pooler";
+}
+
 use scrydon_byodb::dsn::{Dsn, Host};
 
 /// A Neon compute endpoint recognised from its host name.
