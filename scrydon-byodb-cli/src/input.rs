@@ -21,3 +21,19 @@ pub(crate) fn read_dsn(arg: &str) -> Result<Dsn, Error> {
         Dsn::parse(arg)
     }
 }
+
+/// Parses `--component` values; the error names the flag and the value.
+pub(crate) fn components(
+    values: &[String],
+) -> Result<Vec<scrydon_byodb::catalog::Component>, Error> {
+    values
+        .iter()
+        .map(|c| {
+            c.trim().parse().map_err(|_| Error::InvalidInput {
+                field: "--component".into(),
+                value: c.clone(),
+                reason: "expected auth, agentic, analytics, cortex or ontology".into(),
+            })
+        })
+        .collect()
+}

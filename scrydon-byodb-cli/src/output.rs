@@ -20,3 +20,22 @@ pub(crate) fn error(as_json: bool, kind: &str, err: &scrydon_byodb::Error) {
         eprintln!("error: {err}");
     }
 }
+
+/// A single-threaded tokio runtime for one command; on failure the error is printed (JSON or
+/// text) and `None` returned, for the caller to exit with `Outcome::Failed`.
+pub(crate) fn runtime(as_json: bool) -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => Some(r),
+        Err(source) => {
+            error(
+                as_json,
+                "io",
+                &scrydon_byodb::Error::Io { path: None, source },
+            );
+            None
+        }
+    }
+}

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use clap::Args;
 use scrydon_byodb::bootstrap::Bootstrap;
-use scrydon_byodb::catalog::Component;
 use scrydon_byodb::preflight::{Target, DEFAULT_APP_ROLE};
 use scrydon_byodb::report::{Finding, Status};
 use scrydon_byodb::{Error, SecretString};
@@ -115,19 +114,7 @@ fn build(args: &BootstrapArgs) -> Result<Bootstrap, Error> {
     let admin = input::read_dsn(&args.admin_url)?;
     let mut target = Target::builder(admin).with_app_role(args.app_role.clone());
     if !args.components.is_empty() {
-        let components = args
-            .components
-            .iter()
-            .map(|c| {
-                c.trim().parse::<Component>().map_err(|_| {
-                    invalid(
-                        "--component",
-                        c,
-                        "expected auth, agentic, analytics, cortex or ontology",
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let components = input::components(&args.components)?;
         target = target.with_components(components);
     }
     let timeout = Duration::from_secs(args.timeout);

@@ -58,15 +58,8 @@ pub(crate) fn run(args: ConnectArgs) -> Outcome {
     }
     let options =
         ConnectOptions::new().with_default_connect_timeout(Duration::from_secs(args.timeout));
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(source) => {
-            output::error(args.json, "io", &Error::Io { path: None, source });
-            return Outcome::Failed;
-        }
+    let Some(runtime) = output::runtime(args.json) else {
+        return Outcome::Failed;
     };
     match runtime.block_on(connect(&dsn, &options)) {
         Ok(conn) => {

@@ -100,19 +100,7 @@ fn target(args: &PreflightArgs) -> Result<Target, Error> {
             sidecar_connections: args.sidecar_connections,
         }));
     if !args.components.is_empty() {
-        let components = args
-            .components
-            .iter()
-            .map(|c| {
-                c.trim().parse::<Component>().map_err(|_| {
-                    invalid(
-                        "--component",
-                        c,
-                        "expected auth, agentic, analytics, cortex or ontology",
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let components = input::components(&args.components)?;
         builder = builder.with_components(components);
     }
     for spec in &args.component_urls {
@@ -149,15 +137,8 @@ pub(crate) fn run(args: PreflightArgs) -> Outcome {
             return Outcome::InvalidInput;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(source) => {
-            output::error(args.json, "io", &Error::Io { path: None, source });
-            return Outcome::Failed;
-        }
+    let Some(runtime) = output::runtime(args.json) else {
+        return Outcome::Failed;
     };
     let preflight = Preflight::new(target).with_step_timeout(Duration::from_secs(args.timeout));
     let report = match runtime.block_on(preflight.run()) {

@@ -104,15 +104,8 @@ pub(crate) fn run(args: ReportArgs) -> Outcome {
     if let Some(kind) = args.provider.kind() {
         compliance = compliance.with_provider_kind(kind);
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(source) => {
-            output::error(json, "io", &Error::Io { path: None, source });
-            return Outcome::Failed;
-        }
+    let Some(runtime) = output::runtime(json) else {
+        return Outcome::Failed;
     };
     let report = match runtime.block_on(compliance.run()) {
         Ok(r) => r,

@@ -50,15 +50,8 @@ pub(crate) fn run(args: RestoreArgs) -> Outcome {
     for ns in &args.namespaces {
         options = options.with_namespace(ns);
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(source) => {
-            output::error(args.json, "io", &Error::Io { path: None, source });
-            return Outcome::Failed;
-        }
+    let Some(runtime) = output::runtime(args.json) else {
+        return Outcome::Failed;
     };
     match runtime.block_on(restore(&options)) {
         Ok(report) => {

@@ -46,15 +46,8 @@ pub(crate) fn run(args: VerifyArgs) -> Outcome {
             return Outcome::InvalidInput;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(source) => {
-            output::error(args.json, "io", &Error::Io { path: None, source });
-            return Outcome::Failed;
-        }
+    let Some(runtime) = output::runtime(args.json) else {
+        return Outcome::Failed;
     };
     let kube = match &args.kubeconfig {
         Some(path) => match KubeTarget::from_kubeconfig(path, &args.namespace) {
