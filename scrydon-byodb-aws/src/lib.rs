@@ -5,6 +5,14 @@
 //! only the API can see — the parameter group in force and `rds.force_ssl`, backup retention,
 //! Multi-AZ, the CA certificate.
 //!
+//! * [`RdsProvider`] (built with [`RdsProvider::builder`]) implements
+//!   [`Provider`](scrydon_byodb::provider::Provider): parameters from the group in force (for
+//!   Aurora the cluster group), `pending-reboot` taken into account; backups and PITR; Multi-AZ.
+//!   [`RdsProvider::force_ssl`] tells configured from in force; [`RdsProvider::enforce_ssl`]
+//!   sets `rds.force_ssl=1` on a custom group, never on AWS's `default.*` ones.
+//! * [`RdsCaBundleFetcher`] fetches AWS's published CA bundle over HTTPS and
+//!   [`check_ca_bundle`] checks it (or a user-supplied one) before it is trusted.
+//!
 //! ```
 //! use scrydon_byodb::dsn::Dsn;
 //! use scrydon_byodb_aws::{RdsEndpoint, RdsEndpointKind};
@@ -20,6 +28,14 @@
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 #![forbid(unsafe_code)]
 
+mod ca;
+mod provider;
+
+pub use ca::{check_ca_bundle, CheckedCaBundle, RdsCaBundleFetcher, RDS_GLOBAL_BUNDLE_URL};
+pub use provider::{
+    ForceSsl, ParameterGroup, ParameterGroupKind, RdsDescription, RdsProvider, RdsProviderBuilder,
+    RdsTarget, ALLOWED_EXTENSIONS, FORCE_SSL,
+};
 use scrydon_byodb::dsn::{Dsn, Host};
 
 /// The AWS SDK this crate is built on, re-exported so embedders use the same version.
@@ -99,22 +115,62 @@ mod tests {
     #[test]
     fn recognises_every_endpoint_kind() {
         let cases = [
-            ("db1.abcdefgh.us-east-1.rds.amazonaws.com", "db1", "us-east-1", RdsEndpointKind::Instance),
-            ("c1.cluster-abc.eu-west-3.rds.amazonaws.com", "c1", "eu-west-3", RdsEndpointKind::ClusterWriter),
-            ("c1.cluster-ro-abc.eu-west-3.rds.amazonaws.com", "c1", "eu-west-3", RdsEndpointKind::ClusterReader),
-            ("c1.cluster-custom-abc.eu-west-3.rds.amazonaws.com", "c1", "eu-west-3", RdsEndpointKind::ClusterCustom),
-            ("p1.proxy-abc.ap-south-1.rds.amazonaws.com", "p1", "ap-south-1", RdsEndpointKind::Proxy),
-            ("DB2.ABC.CN-NORTH-1.RDS.AMAZONAWS.COM.CN.", "db2", "cn-north-1", RdsEndpointKind::Instance),
+            (
+                "db1.abcdefgh.us-east-1.rds.amazonaws.com",
+                "db1",
+                "us-east-1",
+                RdsEndpointKind::Instance,
+            ),
+            (
+                "c1.cluster-abc.eu-west-3.rds.amazonaws.com",
+                "c1",
+                "eu-west-3",
+                RdsEndpointKind::ClusterWriter,
+            ),
+            (
+                "c1.cluster-ro-abc.eu-west-3.rds.amazonaws.com",
+                "c1",
+                "eu-west-3",
+                RdsEndpointKind::ClusterReader,
+            ),
+            (
+                "c1.cluster-custom-abc.eu-west-3.rds.amazonaws.com",
+                "c1",
+                "eu-west-3",
+                RdsEndpointKind::ClusterCustom,
+            ),
+            (
+                "p1.proxy-abc.ap-south-1.rds.amazonaws.com",
+                "p1",
+                "ap-south-1",
+                RdsEndpointKind::Proxy,
+            ),
+            (
+                "DB2.ABC.CN-NORTH-1.RDS.AMAZONAWS.COM.CN.",
+                "db2",
+                "cn-north-1",
+                RdsEndpointKind::Instance,
+            ),
         ];
         for (host, id, region, kind) in cases {
             let ep = RdsEndpoint::from_host(host).unwrap_or_else(|| panic!("{host}"));
-            assert_eq!((ep.identifier.as_str(), ep.region.as_str(), ep.kind), (id, region, kind), "{host}");
+            assert_eq!(
+                (ep.identifier.as_str(), ep.region.as_str(), ep.kind),
+                (id, region, kind),
+                "{host}"
+            );
         }
     }
 
     #[test]
     fn rejects_other_hosts() {
-        for host in ["pg.example.com", "rds.amazonaws.com", "a.b.rds.amazonaws.com", "x.y.z.w.rds.amazonaws.com", ""] {
+        for host in [
+            "pg.example.com",
+            "rds.amazonaws.com",
+            "a.b.rds.amazonaws.com",
+            "x.y.z.w.rds.amazonaws.com",
+            "",
+        ] {
             assert_eq!(RdsEndpoint::from_host(host), None, "{host}");
         }
     }

@@ -1,0 +1,197 @@
+//! The provider against moto in server mode on loopback: discovery, parameter groups, force_ssl.
+
+mod support;
+
+use scrydon_byodb::provider::{Applies, Provider, Redundancy};
+use scrydon_byodb::Error;
+use scrydon_byodb_aws::{ParameterGroupKind, RdsProvider, RdsTarget};
+use support::{credentials, instance, parameter_group, Moto, REGION};
+
+async fn provider_for_host(moto: &Moto, host: &str) -> scrydon_byodb::Result<RdsProvider> {
+    // No region: it comes from the host name.
+    RdsProvider::builder()
+        .with_host(host)
+        .with_endpoint_url(moto.url())
+        .with_credentials(credentials())
+        .build()
+        .await
+}
+
+#[tokio::test]
+async fn finds_an_instance_from_its_host_and_reads_it() {
+    let moto = Moto::start();
+    let c = moto.client();
+    parameter_group(&c, "scrydon-pg16", &[("rds.force_ssl", "0")]).await;
+    instance(&c, "db1", Some("scrydon-pg16"), true).await;
+
+    let host = format!("db1.c9akciq32.{REGION}.rds.amazonaws.com");
+    let rds = provider_for_host(&moto, &host).await.expect("build");
+    assert_eq!(rds.target(), &RdsTarget::Instance("db1".to_owned()));
+
+    let d = rds.describe().await.expect("describe");
+    assert_eq!(d.engine.as_deref(), Some("postgres"));
+    assert_eq!(d.engine_version.as_deref(), Some("16.4"));
+    assert_eq!(d.parameter_groups.len(), 1);
+    assert_eq!(d.parameter_groups[0].name, "scrydon-pg16");
+    assert_eq!(d.parameter_groups[0].kind, ParameterGroupKind::Instance);
+    assert_eq!(d.backup_retention_days, Some(7));
+    assert_eq!(d.storage_encrypted, Some(true));
+    assert!(d.multi_az);
+
+    let ssl = rds.force_ssl().await.expect("force_ssl");
+    assert_eq!(ssl.value.as_deref(), Some("0"));
+    assert!(!ssl.configured() && !ssl.in_force());
+
+    let p = rds.parameter("rds.force_ssl").await.expect("parameter");
+    assert_eq!(p.map(|p| p.value).as_deref(), Some("0"));
+    assert_eq!(
+        rds.parameter("scrydon.no_such").await.expect("unknown"),
+        None
+    );
+
+    let ha = rds.high_availability().await.expect("ha");
+    assert_eq!(ha.redundancy, Redundancy::MultiZone);
+    assert!(ha.automatic_failover);
+    let b = rds.backup_posture().await.expect("backups");
+    assert!(b.automated);
+    assert_eq!(b.retention_days, Some(7));
+}
+
+#[tokio::test]
+async fn sets_force_ssl_on_a_custom_group_idempotently() {
+    let moto = Moto::start();
+    let c = moto.client();
+    parameter_group(&c, "scrydon-pg16", &[("rds.force_ssl", "0")]).await;
+    instance(&c, "db1", Some("scrydon-pg16"), false).await;
+    let rds = RdsProvider::builder()
+        .with_instance_identifier("db1")
+        .with_region(REGION)
+        .with_endpoint_url(moto.url())
+        .with_credentials(credentials())
+        .build()
+        .await
+        .expect("build");
+
+    let change = rds.enforce_ssl().await.expect("enforce_ssl");
+    assert_eq!(change.name, "rds.force_ssl");
+    assert_eq!(change.previous.as_deref(), Some("0"));
+    assert_eq!(change.value, "1");
+    // moto reports no apply type: the provider must not assume dynamic.
+    assert_eq!(change.applies, Applies::AfterRestart);
+
+    let ssl = rds.force_ssl().await.expect("force_ssl");
+    assert_eq!(ssl.value.as_deref(), Some("1"));
+    assert!(ssl.configured());
+    let raw = c
+        .describe_db_parameters()
+        .db_parameter_group_name("scrydon-pg16")
+        .send()
+        .await
+        .expect("describe");
+    let stored: Vec<_> = raw
+        .parameters()
+        .iter()
+        .filter(|p| p.parameter_name() == Some("rds.force_ssl"))
+        .map(|p| p.parameter_value().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(stored, ["1"]);
+
+    let again = rds.enforce_ssl().await.expect("again");
+    assert_eq!(again.previous.as_deref(), Some("1"));
+    assert_eq!(again.value, "1");
+}
+
+#[tokio::test]
+async fn refuses_a_default_group() {
+    let moto = Moto::start();
+    let c = moto.client();
+    instance(&c, "db2", None, false).await;
+    let rds = RdsProvider::builder()
+        .with_instance_identifier("db2")
+        .with_region(REGION)
+        .with_endpoint_url(moto.url())
+        .with_credentials(credentials())
+        .build()
+        .await
+        .expect("build");
+    let d = rds.describe().await.expect("describe");
+    assert!(
+        d.parameter_groups.iter().all(|g| g.is_default()),
+        "{:?}",
+        d.parameter_groups
+    );
+    match rds.enforce_ssl().await {
+        Err(Error::InvalidInput { field, reason, .. }) => {
+            assert_eq!(field, "parameter_group");
+            assert!(reason.contains("create-db-parameter-group"), "{reason}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn finds_an_aurora_cluster_and_reads_its_cluster_group() {
+    let moto = Moto::start();
+    let c = moto.client();
+    c.create_db_cluster_parameter_group()
+        .db_cluster_parameter_group_name("scrydon-aurora")
+        .db_parameter_group_family("aurora-postgresql16")
+        .description("scrydon test")
+        .send()
+        .await
+        .expect("create cluster group");
+    c.modify_db_cluster_parameter_group()
+        .db_cluster_parameter_group_name("scrydon-aurora")
+        .parameters(
+            aws_sdk_rds::types::Parameter::builder()
+                .parameter_name("rds.force_ssl")
+                .parameter_value("1")
+                .apply_method(aws_sdk_rds::types::ApplyMethod::PendingReboot)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("modify cluster group");
+    c.create_db_cluster()
+        .db_cluster_identifier("c1")
+        .engine("aurora-postgresql")
+        .engine_version("16.4")
+        .master_username("postgres")
+        .master_user_password("not-a-real-password")
+        .db_cluster_parameter_group_name("scrydon-aurora")
+        .backup_retention_period(5)
+        .storage_encrypted(true)
+        .send()
+        .await
+        .expect("create cluster");
+
+    let host = format!("c1.cluster-ro-c9akciq32.{REGION}.rds.amazonaws.com");
+    let rds = provider_for_host(&moto, &host).await.expect("build");
+    assert_eq!(rds.target(), &RdsTarget::Cluster("c1".to_owned()));
+    let d = rds.describe().await.expect("describe");
+    assert_eq!(d.engine.as_deref(), Some("aurora-postgresql"));
+    assert_eq!(d.parameter_groups[0].name, "scrydon-aurora");
+    assert_eq!(d.parameter_groups[0].kind, ParameterGroupKind::Cluster);
+    assert_eq!(d.backup_retention_days, Some(5));
+
+    // Aurora keeps rds.force_ssl in the cluster group, not the instance group.
+    let ssl = rds.force_ssl().await.expect("force_ssl");
+    assert_eq!(ssl.group.kind, ParameterGroupKind::Cluster);
+    assert_eq!(ssl.value.as_deref(), Some("1"));
+    assert!(ssl.configured());
+}
+
+#[tokio::test]
+async fn a_missing_instance_is_a_provider_error() {
+    let moto = Moto::start();
+    let err = RdsProvider::builder()
+        .with_instance_identifier("nope")
+        .with_region(REGION)
+        .with_endpoint_url(moto.url())
+        .with_credentials(credentials())
+        .build()
+        .await
+        .expect_err("no such instance");
+    assert!(matches!(err, Error::Provider { .. }), "{err:?}");
+    assert!(!format!("{err:?}").contains("test-secret"));
+}
