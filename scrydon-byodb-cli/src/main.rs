@@ -51,6 +51,10 @@ enum Command {
     /// The whole move against one server: preflight, bootstrap, render, verify. Stops at the
     /// first failing stage; a rerun resumes (state in OUT/run-state.json).
     Run(Box<cmd::run::RunArgs>),
+    /// Keep a serverless endpoint (Neon) awake during a window with the cheapest query at a
+    /// bounded interval, for platforms that idle between workflow runs.
+    #[cfg(feature = "neon")]
+    Keepalive(cmd::keepalive::KeepaliveArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +69,8 @@ fn main() -> ExitCode {
         Command::Verify(a) => cmd::verify::run(a),
         Command::Report(a) => cmd::report::run(a),
         Command::Run(a) => cmd::run::run(*a),
+        #[cfg(feature = "neon")]
+        Command::Keepalive(a) => cmd::keepalive::run(a),
     };
     ExitCode::from(outcome as u8)
 }

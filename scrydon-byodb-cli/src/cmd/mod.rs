@@ -3,6 +3,8 @@
 pub(crate) mod bootstrap;
 pub(crate) mod connect;
 pub(crate) mod dsn;
+#[cfg(feature = "neon")]
+pub(crate) mod keepalive;
 pub(crate) mod preflight;
 pub(crate) mod render;
 pub(crate) mod report;
