@@ -191,7 +191,7 @@ mod tests {
             assert!(!evidence.is_empty(), "{} has no evidence", control.id());
             for id in evidence {
                 assert!(
-                    ids::ALL.contains(id),
+                    ids::is_known(id),
                     "{} points at {id}, which is no check",
                     control.id()
                 );
@@ -203,7 +203,7 @@ mod tests {
     #[test]
     fn every_claim_is_mapped_and_every_mapping_is_claimed() {
         for (check, controls) in CLAIMS {
-            assert!(ids::ALL.contains(check), "{check} is no check");
+            assert!(ids::is_known(check), "{check} is no check");
             for c in *controls {
                 assert!(
                     c.evidence_ids().contains(check),

@@ -1,7 +1,8 @@
 //! Every finding id, in one place.
 //!
 //! Ids are stable: tools and tests match on them. They are `<module>.<what>`; add new ones here,
-//! documented, and to [`ALL`].
+//! documented, and to their module's list ([`RENDER`], [`PREFLIGHT`], [`BOOTSTRAP`],
+//! [`COMPLIANCE`]); [`all`] derives the whole set from those lists.
 
 // --- render: chart configuration (runbook: Configuration, Mode A, Mode B, Migrations) ----------
 
@@ -216,8 +217,8 @@ pub const COMPLIANCE: &[&str] = &[
     COMPLIANCE_PASSWORD_ENCRYPTION,
 ];
 
-/// Every id above.
-pub const ALL: &[&str] = &[
+/// Every render id.
+pub const RENDER: &[&str] = &[
     RENDER_INFRA_DB_ENABLED,
     RENDER_BUNDLED_EXTRAS_ENABLED,
     RENDER_COMPONENT_UNCONFIGURED,
@@ -242,49 +243,45 @@ pub const ALL: &[&str] = &[
     RENDER_SSLMODE_KEPT,
     RENDER_VALUES_ENTRY_REPLACED,
     RENDER_CHART_VERSION_UNSET,
-    PREFLIGHT_CONNECT,
-    PREFLIGHT_PROVIDER,
-    PREFLIGHT_SERVER_VERSION,
-    PREFLIGHT_VECTOR_AVAILABLE,
-    PREFLIGHT_VECTOR_INSTALLED,
-    PREFLIGHT_DATABASE_EXISTS,
-    PREFLIGHT_ROLE_EXISTS,
-    PREFLIGHT_ROLE_CONNECT,
-    PREFLIGHT_ROLE_CREATE_SCHEMA,
-    PREFLIGHT_ROLE_CREATE_PUBLIC,
-    PREFLIGHT_TLS_SESSION,
-    PREFLIGHT_TLS_SSLMODE,
-    PREFLIGHT_TLS_ENFORCED,
-    PREFLIGHT_CAPACITY,
-    PREFLIGHT_POOLER,
-    PREFLIGHT_DAPR_STATE_TABLES,
-    PREFLIGHT_RDS_FORCE_SSL,
-    PREFLIGHT_RDS_ALLOWED_EXTENSIONS,
-    PREFLIGHT_AZURE_EXTENSIONS,
-    PREFLIGHT_PROVIDER_PARAMETERS,
-    PREFLIGHT_BACKUP,
-    PREFLIGHT_HIGH_AVAILABILITY,
-    BOOTSTRAP_ADMIN_PRIVILEGES,
-    BOOTSTRAP_VECTOR_UNAVAILABLE,
-    BOOTSTRAP_VECTOR_NOT_ALLOWED,
-    BOOTSTRAP_VECTOR_NEEDS_SUPERUSER,
-    BOOTSTRAP_DATABASE_FOREIGN_OWNER,
-    BOOTSTRAP_ROLE_ATTRIBUTES,
-    BOOTSTRAP_PROOF,
-    COMPLIANCE_WAL_ARCHIVING,
-    COMPLIANCE_SYNC_REPLICATION,
-    COMPLIANCE_SERVER_TLS,
-    COMPLIANCE_PASSWORD_ENCRYPTION,
 ];
+
+/// Every id above, by group (one list per module, so a new id is listed once).
+pub const GROUPS: &[&[&str]] = &[RENDER, PREFLIGHT, BOOTSTRAP, COMPLIANCE];
+
+/// Every id above.
+pub fn all() -> impl Iterator<Item = &'static str> {
+    GROUPS.iter().flat_map(|g| g.iter().copied())
+}
+
+/// Whether `id` is one of the ids above.
+pub fn is_known(id: &str) -> bool {
+    all().any(|known| known == id)
+}
 
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
 
     #[test]
+    fn each_group_holds_its_own_module_ids() {
+        for (group, prefix) in [
+            (super::RENDER, "render."),
+            (super::PREFLIGHT, "preflight."),
+            (super::BOOTSTRAP, "bootstrap."),
+            (super::COMPLIANCE, "compliance."),
+        ] {
+            assert!(!group.is_empty());
+            for id in group {
+                assert!(id.starts_with(prefix), "{id} listed among {prefix}*");
+            }
+        }
+        assert_eq!(super::GROUPS.len(), 4);
+    }
+
+    #[test]
     fn ids_are_unique_and_well_formed() {
         let mut seen = HashSet::new();
-        for id in super::ALL {
+        for id in super::all() {
             assert!(seen.insert(id), "duplicate id {id}");
             let (module, what) = id.split_once('.').expect("module.what");
             assert!(!module.is_empty() && !what.is_empty());
