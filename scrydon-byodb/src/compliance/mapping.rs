@@ -93,6 +93,8 @@ const TLS_EVIDENCE: &[&str] = &[
     ids::PREFLIGHT_TLS_SSLMODE,
     ids::PREFLIGHT_TLS_ENFORCED,
     ids::PREFLIGHT_RDS_FORCE_SSL,
+    ids::PROVIDER_TLS_ENFORCED,
+    ids::PROVIDER_TLS_MIN_VERSION,
     ids::COMPLIANCE_SERVER_TLS,
 ];
 
@@ -109,6 +111,8 @@ pub const MAPPING: &[(Control, &[&str])] = &[
             ids::PREFLIGHT_TLS_SSLMODE,
             ids::PREFLIGHT_TLS_ENFORCED,
             ids::PREFLIGHT_RDS_FORCE_SSL,
+            ids::PROVIDER_TLS_ENFORCED,
+            ids::PROVIDER_TLS_MIN_VERSION,
             ids::COMPLIANCE_SERVER_TLS,
             ids::COMPLIANCE_PASSWORD_ENCRYPTION,
         ],
@@ -152,6 +156,14 @@ pub const CLAIMS: &[(&str, &[Control])] = &[
     ),
     (
         ids::PREFLIGHT_RDS_FORCE_SSL,
+        &[Control::Iso27001A824, Control::NistSc8],
+    ),
+    (
+        ids::PROVIDER_TLS_ENFORCED,
+        &[Control::Iso27001A824, Control::NistSc8],
+    ),
+    (
+        ids::PROVIDER_TLS_MIN_VERSION,
         &[Control::Iso27001A824, Control::NistSc8],
     ),
     (

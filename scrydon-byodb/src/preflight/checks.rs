@@ -135,6 +135,7 @@ pub(crate) fn evaluate(target: &Target, seen: &Seen) -> (Vec<Finding>, Detection
     out.push(provider_parameters(seen));
     out.push(backup(seen));
     out.push(high_availability(seen));
+    out.extend(provider_findings(seen));
     (out, detection)
 }
 
@@ -1370,6 +1371,33 @@ fn not_capable(id: &'static str, seen: &Seen, what: &str, capability: &str) -> F
             seen.provider.name
         ),
     )
+}
+
+/// What the provider's API adds ([`Provider::findings`](crate::provider::Provider::findings)):
+/// its findings as given, or one `provider.api` warning saying why there are none. Nothing when
+/// the provider lacks the capability (the generic provider).
+fn provider_findings(seen: &Seen) -> Vec<Finding> {
+    match &seen.provider.findings {
+        None => Vec::new(),
+        Some(Ok(found)) => found
+            .iter()
+            .filter(|f| ids::PROVIDER.contains(&f.id))
+            .map(|f| Finding {
+                component: None,
+                ..f.clone()
+            })
+            .collect(),
+        Some(Err(e)) => vec![Finding::new(ids::PROVIDER_API, Status::Warn)
+            .with_observed(format!(
+                "the {} provider's API could not be read: {e}",
+                seen.provider.name
+            ))
+            .with_remediation(
+                "Check the provider's credentials and their read permission on this server, \
+                 then run preflight again; until then the provider-side checks are missing.",
+            )
+            .with_reference(NOTES)],
+    }
 }
 
 fn provider_parameters(seen: &Seen) -> Finding {

@@ -101,6 +101,8 @@ pub(crate) struct ProviderSeen {
     pub(crate) parameters: Vec<(String, Result<Option<ParameterValue>>)>,
     pub(crate) backup: Option<Result<BackupPosture>>,
     pub(crate) high_availability: Option<Result<HighAvailability>>,
+    /// [`Provider::findings`], when the provider has the capability.
+    pub(crate) findings: Option<Result<Vec<crate::report::Finding>>>,
 }
 
 /// Everything preflight saw.
@@ -294,8 +296,15 @@ async fn provider(p: &dyn Provider) -> ProviderSeen {
             None
         }
     };
-    let (parameters, backup, high_availability) =
-        tokio::join!(parameters, backup, high_availability);
+    let findings = async {
+        if capabilities.supports(Operation::Findings) {
+            Some(p.findings().await)
+        } else {
+            None
+        }
+    };
+    let (parameters, backup, high_availability, findings) =
+        tokio::join!(parameters, backup, high_availability, findings);
     ProviderSeen {
         name: p.name().to_owned(),
         kind: p.kind(),
@@ -303,6 +312,7 @@ async fn provider(p: &dyn Provider) -> ProviderSeen {
         parameters,
         backup,
         high_availability,
+        findings,
     }
 }
 

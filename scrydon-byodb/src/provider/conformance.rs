@@ -157,6 +157,7 @@ pub async fn run_with(provider: &dyn Provider, dsn: &Dsn, options: &Options) -> 
     ca_bundle(&mut s).await;
     backup_posture(&mut s).await;
     high_availability(&mut s).await;
+    findings(&mut s).await;
     no_secrets(&mut s);
     // What the provider said is quoted in the outcomes: never the password.
     let mut cases = s.cases;
@@ -204,6 +205,7 @@ async fn call(p: &dyn Provider, operation: Operation) -> Option<Error> {
         Operation::CaBundle => p.ca_bundle().await.err(),
         Operation::BackupPosture => p.backup_posture().await.err(),
         Operation::HighAvailability => p.high_availability().await.err(),
+        Operation::Findings => p.findings().await.err(),
     }
 }
 
@@ -515,6 +517,69 @@ async fn high_availability(s: &mut Suite<'_>) {
         }
     };
     s.record(name, outcome);
+}
+
+async fn findings(s: &mut Suite<'_>) {
+    let p = s.provider;
+    let name = "findings";
+    if !p.capabilities().findings {
+        return s.record(name, Outcome::Skipped("capability off".to_owned()));
+    }
+    let found = match p.findings().await {
+        Ok(f) => f,
+        Err(e) => {
+            let text = format!("{e}");
+            s.saw_error(&e);
+            return s.record(name, Outcome::Failed(text));
+        }
+    };
+    let mut problems = Vec::new();
+    if found.is_empty() {
+        problems.push(
+            "no finding at all (a provider with the capability reports something)".to_owned(),
+        );
+    }
+    for f in &found {
+        if !crate::report::ids::PROVIDER.contains(&f.id) {
+            problems.push(format!("{} is not a provider.* id", f.id));
+        }
+        if f.component.is_some() {
+            problems.push(format!(
+                "{} names a component (provider findings are server-wide)",
+                f.id
+            ));
+        }
+        if f.observed.trim().is_empty() {
+            problems.push(format!("{} observes nothing", f.id));
+        }
+        if f.status >= crate::report::Status::Warn && f.remediation.trim().is_empty() {
+            problems.push(format!("{} is {:?} without a remediation", f.id, f.status));
+        }
+        s.error_texts.push(format!("{f:?}"));
+    }
+    // Reads change nothing: asking again says the same.
+    match p.findings().await {
+        Ok(again) => {
+            let key = |v: &[crate::report::Finding]| {
+                v.iter().map(|f| (f.id, f.status)).collect::<Vec<_>>()
+            };
+            if key(&again) != key(&found) {
+                problems.push("asking twice gave different findings".to_owned());
+            }
+        }
+        Err(e) => {
+            problems.push(format!("the second call failed: {e}"));
+            s.saw_error(&e);
+        }
+    }
+    s.record(
+        name,
+        if problems.is_empty() {
+            Outcome::Passed
+        } else {
+            Outcome::Failed(problems.join("; "))
+        },
+    );
 }
 
 fn no_secrets(s: &mut Suite<'_>) {

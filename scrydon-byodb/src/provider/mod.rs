@@ -42,6 +42,7 @@ use std::fmt;
 use async_trait::async_trait;
 use serde::Serialize;
 
+use crate::report::Finding;
 use crate::tls::CaBundle;
 use crate::{Error, Result};
 
@@ -159,6 +160,9 @@ pub struct Capabilities {
     pub backup_posture: bool,
     /// [`Provider::high_availability`]: report standby replicas and failover.
     pub high_availability: bool,
+    /// [`Provider::findings`]: checks only the provider's API can answer (TLS enforced by
+    /// configuration, public network access, pending restarts, server CA rotation).
+    pub findings: bool,
 }
 
 impl Capabilities {
@@ -170,6 +174,7 @@ impl Capabilities {
         ca_bundle: false,
         backup_posture: false,
         high_availability: false,
+        findings: false,
     };
 
     /// Whether `operation` is supported.
@@ -181,6 +186,7 @@ impl Capabilities {
             Operation::CaBundle => self.ca_bundle,
             Operation::BackupPosture => self.backup_posture,
             Operation::HighAvailability => self.high_availability,
+            Operation::Findings => self.findings,
         }
     }
 }
@@ -203,21 +209,24 @@ pub enum Operation {
     BackupPosture,
     /// [`Provider::high_availability`].
     HighAvailability,
+    /// [`Provider::findings`].
+    Findings,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 6] = [
+    pub const ALL: [Operation; 7] = [
         Operation::ReadParameter,
         Operation::SetParameter,
         Operation::AllowExtension,
         Operation::CaBundle,
         Operation::BackupPosture,
         Operation::HighAvailability,
+        Operation::Findings,
     ];
 
     /// Stable name, as carried by [`Error::NotSupported`]: `read_parameter`, `set_parameter`,
-    /// `allow_extension`, `ca_bundle`, `backup_posture`, `high_availability`.
+    /// `allow_extension`, `ca_bundle`, `backup_posture`, `high_availability`, `findings`.
     pub fn as_str(self) -> &'static str {
         match self {
             Operation::ReadParameter => "read_parameter",
@@ -226,6 +235,7 @@ impl Operation {
             Operation::CaBundle => "ca_bundle",
             Operation::BackupPosture => "backup_posture",
             Operation::HighAvailability => "high_availability",
+            Operation::Findings => "findings",
         }
     }
 
@@ -332,8 +342,9 @@ pub struct HighAvailability {
 ///   [`name`](Provider::name) — never an empty or made-up value. The default method bodies do
 ///   exactly that, so a provider overrides only what it supports.
 /// * **Reads change nothing.** [`parameter`](Provider::parameter), [`ca_bundle`](Provider::ca_bundle),
-///   [`backup_posture`](Provider::backup_posture) and
-///   [`high_availability`](Provider::high_availability) never modify the server or its
+///   [`backup_posture`](Provider::backup_posture),
+///   [`high_availability`](Provider::high_availability) and [`findings`](Provider::findings)
+///   never modify the server or its
 ///   configuration; preflight, which must be read-only, calls only these.
 /// * **Writes are explicit and idempotent.** [`set_parameter`](Provider::set_parameter) and
 ///   [`allow_extension`](Provider::allow_extension) change configuration and say when the
@@ -441,6 +452,15 @@ pub trait Provider: fmt::Debug + Send + Sync {
     async fn high_availability(&self) -> Result<HighAvailability> {
         Err(Operation::HighAvailability.not_supported(self))
     }
+
+    /// Checks only the provider's API can answer, as findings with the
+    /// [`ids::PROVIDER`](crate::report::ids::PROVIDER) ids (`provider.tls_enforced`,
+    /// `provider.public_network`, ...), server-wide (no component). Preflight adds them to its
+    /// report; the compliance report takes the TLS ones as evidence. Reads only. Needs
+    /// [`Capabilities::findings`].
+    async fn findings(&self) -> Result<Vec<Finding>> {
+        Err(Operation::Findings.not_supported(self))
+    }
 }
 
 #[cfg(test)]
@@ -477,6 +497,19 @@ mod tests {
                 "azure-flexible-server",
                 "supabase",
                 "neon"
+            ]
+        );
+        let ops: Vec<_> = Operation::ALL.iter().map(|o| o.as_str()).collect();
+        assert_eq!(
+            ops,
+            [
+                "read_parameter",
+                "set_parameter",
+                "allow_extension",
+                "ca_bundle",
+                "backup_posture",
+                "high_availability",
+                "findings"
             ]
         );
         assert_eq!(

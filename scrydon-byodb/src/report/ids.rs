@@ -2,7 +2,7 @@
 //!
 //! Ids are stable: tools and tests match on them. They are `<module>.<what>`; add new ones here,
 //! documented, and to their module's list ([`RENDER`], [`PREFLIGHT`], [`BOOTSTRAP`],
-//! [`COMPLIANCE`]); [`all`] derives the whole set from those lists.
+//! [`COMPLIANCE`], [`PROVIDER`]); [`all`] derives the whole set from those lists.
 
 // --- render: chart configuration (runbook: Configuration, Mode A, Mode B, Migrations) ----------
 
@@ -217,6 +217,53 @@ pub const COMPLIANCE: &[&str] = &[
     COMPLIANCE_PASSWORD_ENCRYPTION,
 ];
 
+// --- provider: what only the provider's API can tell (runbook: Provider notes) -----------------
+//
+// Emitted by a provider's [`Provider::findings`](crate::provider::Provider::findings) (the cloud
+// crates), into the preflight report and, for TLS, the compliance report. Each provider emits
+// those that apply to it.
+
+/// The provider's API could not be read for its findings (credentials, permissions, throttling,
+/// the instance not found). Warn; the error, without secrets, is the observation.
+pub const PROVIDER_API: &str = "provider.api";
+/// The server's configuration requires TLS for every connection: `rds.force_ssl` in the
+/// parameter group, Cloud SQL `settings.ipConfiguration.sslMode` (`requireSsl` only when
+/// `sslMode` is unset), Azure `require_secure_transport`. Fail when plaintext is accepted.
+pub const PROVIDER_TLS_ENFORCED: &str = "provider.tls_enforced";
+/// The configured minimum TLS protocol version (Azure `ssl_min_protocol_version`). Pass at
+/// TLSv1.2 or above; Warn below.
+pub const PROVIDER_TLS_MIN_VERSION: &str = "provider.tls_min_version";
+/// The provider's extension allow-list as configured through its API (`azure.extensions`,
+/// `rds.allowed_extensions`) lets `CREATE EXTENSION vector` through. Fail when it does not.
+pub const PROVIDER_EXTENSION_ALLOWED: &str = "provider.extension_allowed";
+/// The server is reachable from the public internet (public network access, a public IP).
+/// Warn (the runbook asks for private networking); Pass when private only.
+pub const PROVIDER_PUBLIC_NETWORK: &str = "provider.public_network";
+/// A configuration change is saved but waits for a restart to apply. Warn.
+pub const PROVIDER_PENDING_RESTART: &str = "provider.pending_restart";
+/// IAM / Entra ID database authentication (`cloudsql.iam_authentication`, RDS IAM auth). Pass:
+/// a note (password authentication works either way).
+pub const PROVIDER_IAM_AUTHENTICATION: &str = "provider.iam_authentication";
+/// The server CA(s) the provider publishes: Warn when one expires within 90 days or a rotation
+/// is under way (clients must trust both CAs); Pass otherwise.
+pub const PROVIDER_SERVER_CA: &str = "provider.server_ca";
+/// Connection and audit logging flags (`log_connections`, `log_disconnections`, pgaudit). Pass
+/// when connections are logged; Warn otherwise.
+pub const PROVIDER_LOGGING: &str = "provider.logging";
+
+/// Every provider id.
+pub const PROVIDER: &[&str] = &[
+    PROVIDER_API,
+    PROVIDER_TLS_ENFORCED,
+    PROVIDER_TLS_MIN_VERSION,
+    PROVIDER_EXTENSION_ALLOWED,
+    PROVIDER_PUBLIC_NETWORK,
+    PROVIDER_PENDING_RESTART,
+    PROVIDER_IAM_AUTHENTICATION,
+    PROVIDER_SERVER_CA,
+    PROVIDER_LOGGING,
+];
+
 /// Every render id.
 pub const RENDER: &[&str] = &[
     RENDER_INFRA_DB_ENABLED,
@@ -246,7 +293,7 @@ pub const RENDER: &[&str] = &[
 ];
 
 /// Every id above, by group (one list per module, so a new id is listed once).
-pub const GROUPS: &[&[&str]] = &[RENDER, PREFLIGHT, BOOTSTRAP, COMPLIANCE];
+pub const GROUPS: &[&[&str]] = &[RENDER, PREFLIGHT, BOOTSTRAP, COMPLIANCE, PROVIDER];
 
 /// Every id above.
 pub fn all() -> impl Iterator<Item = &'static str> {
@@ -269,13 +316,14 @@ mod tests {
             (super::PREFLIGHT, "preflight."),
             (super::BOOTSTRAP, "bootstrap."),
             (super::COMPLIANCE, "compliance."),
+            (super::PROVIDER, "provider."),
         ] {
             assert!(!group.is_empty());
             for id in group {
                 assert!(id.starts_with(prefix), "{id} listed among {prefix}*");
             }
         }
-        assert_eq!(super::GROUPS.len(), 4);
+        assert_eq!(super::GROUPS.len(), 5);
     }
 
     #[test]
