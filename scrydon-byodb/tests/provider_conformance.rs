@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use scrydon_byodb::compliance::Compliance;
 use scrydon_byodb::connect::{self, ConnectOptions};
 use scrydon_byodb::dsn::Dsn;
 use scrydon_byodb::preflight::{Preflight, Target};
@@ -14,7 +15,7 @@ use scrydon_byodb::provider::{
     BackupPosture, Capabilities, GenericProvider, HighAvailability, Operation, ParameterValue,
     Provider, ProviderKind, Redundancy,
 };
-use scrydon_byodb::report::{ids, Status};
+use scrydon_byodb::report::{ids, Finding, Status};
 use scrydon_byodb::tls::CaBundle;
 use scrydon_byodb::Result;
 use scrydon_byodb_testbed::{Cluster, TestCa};
@@ -33,6 +34,8 @@ struct TestbedProvider {
     ha: HighAvailability,
     /// Parameters the "API" reports differently from the server, pending a restart.
     pending: Vec<(String, String)>,
+    /// When set, the "API" fails to answer [`Provider::findings`] with this reason.
+    findings_error: Option<String>,
 }
 
 impl TestbedProvider {
@@ -51,6 +54,7 @@ impl TestbedProvider {
                 automatic_failover: true,
             },
             pending: Vec::new(),
+            findings_error: None,
         }
     }
 
@@ -82,8 +86,30 @@ impl Provider for TestbedProvider {
             ca_bundle: true,
             backup_posture: true,
             high_availability: true,
+            findings: true,
             ..Capabilities::NONE
         }
+    }
+    /// `provider.tls_enforced` from the configured `rds.force_ssl` (pending values included, as
+    /// an API reports them).
+    async fn findings(&self) -> Result<Vec<Finding>> {
+        if let Some(reason) = &self.findings_error {
+            return Err(scrydon_byodb::Error::Provider {
+                provider: "testbed-rds".into(),
+                reason: reason.clone(),
+                source: None,
+            });
+        }
+        let configured = self.parameter("rds.force_ssl").await?.map(|v| v.value);
+        let f = if configured.as_deref() == Some("1") {
+            Finding::new(ids::PROVIDER_TLS_ENFORCED, Status::Pass)
+        } else {
+            Finding::new(ids::PROVIDER_TLS_ENFORCED, Status::Fail)
+                .with_remediation("Set rds.force_ssl=1 in the parameter group.")
+        };
+        Ok(vec![f
+            .with_observed(format!("rds.force_ssl = {configured:?}"))
+            .with_references(&["ISO 27001:2022 A.8.24", "NIST SC-8"])])
     }
     async fn parameter(&self, name: &str) -> Result<Option<ParameterValue>> {
         if let Some((_, v)) = self.pending.iter().find(|(n, _)| n == name) {
@@ -158,11 +184,19 @@ impl Provider for WrongCa {
         Capabilities {
             ca_bundle: true,
             read_parameters: true,
+            findings: true,
             ..Capabilities::NONE
         }
     }
     async fn ca_bundle(&self) -> Result<CaBundle> {
         Ok(self.ca.clone())
+    }
+    /// A preflight id passed off as its own, and a failure without a remediation.
+    async fn findings(&self) -> Result<Vec<Finding>> {
+        Ok(vec![
+            Finding::new(ids::PREFLIGHT_BACKUP, Status::Pass).with_observed("backups on"),
+            Finding::new(ids::PROVIDER_PUBLIC_NETWORK, Status::Fail).with_observed("public"),
+        ])
     }
     async fn parameter(&self, name: &str) -> Result<Option<ParameterValue>> {
         Err(scrydon_byodb::Error::Provider {
@@ -213,6 +247,7 @@ async fn capable_provider_conforms_and_feeds_preflight() {
         "ca_bundle",
         "backup_posture",
         "high_availability",
+        "findings",
     ] {
         assert_eq!(
             report.outcome(case),
@@ -258,6 +293,37 @@ async fn capable_provider_conforms_and_feeds_preflight() {
         Some(Status::Pass)
     );
     assert_eq!(r.provider_used, "testbed-rds");
+    // The provider's own findings are in the report, server-wide; no API error.
+    assert_eq!(
+        r.status_of(ids::PROVIDER_TLS_ENFORCED, None),
+        Some(Status::Pass)
+    );
+    assert_eq!(r.status_of(ids::PROVIDER_API, None), None);
+    // ... and are evidence for the TLS controls.
+    let c = Compliance::new(target.clone())
+        .with_provider(Arc::new(TestbedProvider::new(&cluster)))
+        .with_step_timeout(Duration::from_secs(20))
+        .run()
+        .await
+        .expect("compliance");
+    let tls = c
+        .controls
+        .iter()
+        .find(|a| a.control.id() == "iso27001.a.8.24")
+        .expect("A.8.24 assessed");
+    assert!(
+        tls.evidence
+            .iter()
+            .any(|e| e.id == ids::PROVIDER_TLS_ENFORCED && e.status == Status::Pass),
+        "{:?}",
+        tls.evidence
+    );
+    // An API that cannot be read: one provider.api warning instead of the findings.
+    let mut p = TestbedProvider::new(&cluster);
+    p.findings_error = Some("AccessDenied: rds:DescribeDBInstances".into());
+    let r = run(p).await;
+    assert_eq!(r.status_of(ids::PROVIDER_API, None), Some(Status::Warn));
+    assert_eq!(r.status_of(ids::PROVIDER_TLS_ENFORCED, None), None);
 
     // A parameter changed through the API but not in force; backups off; a single server.
     let mut p = TestbedProvider::new(&cluster);
@@ -273,6 +339,11 @@ async fn capable_provider_conforms_and_feeds_preflight() {
     assert_eq!(
         r.status_of(ids::PREFLIGHT_PROVIDER_PARAMETERS, None),
         Some(Status::Warn)
+    );
+    // The configured value (pending) is what the provider's finding judges.
+    assert_eq!(
+        r.status_of(ids::PROVIDER_TLS_ENFORCED, None),
+        Some(Status::Fail)
     );
     assert_eq!(r.status_of(ids::PREFLIGHT_BACKUP, None), Some(Status::Fail));
     assert_eq!(
@@ -322,6 +393,13 @@ async fn contract_breaches_are_caught() {
         report.outcome("read_parameters"),
         Some(Outcome::Failed(_))
     ));
+    match report.outcome("findings") {
+        Some(Outcome::Failed(why)) => {
+            assert!(why.contains(ids::PREFLIGHT_BACKUP), "{why}");
+            assert!(why.contains(ids::PROVIDER_PUBLIC_NETWORK), "{why}");
+        }
+        other => panic!("findings: {other:?}\n{report}"),
+    }
     assert!(
         matches!(report.outcome("no_secrets"), Some(Outcome::Failed(_))),
         "{report}"
