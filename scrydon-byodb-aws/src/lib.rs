@@ -10,6 +10,25 @@
 //!   Aurora the cluster group), `pending-reboot` taken into account; backups and PITR; Multi-AZ.
 //!   [`RdsProvider::force_ssl`] tells configured from in force; [`RdsProvider::enforce_ssl`]
 //!   sets `rds.force_ssl=1` on a custom group, never on AWS's `default.*` ones.
+//!   [`allow_extension`](scrydon_byodb::provider::Provider::allow_extension) adds `vector` to
+//!   `rds.allowed_extensions` only when needed: unset (the engine default,
+//!   [`ALLOWED_EXTENSIONS_DEFAULT`]) or `*` already allow it, and nothing is written.
+//! * [`findings`](scrydon_byodb::provider::Provider::findings) (capability `findings`) reads the
+//!   same API, never writes, and reports what only it can tell, for preflight and the
+//!   compliance report:
+//!
+//!   | id | Pass | Warn | Fail |
+//!   |----|------|------|------|
+//!   | `provider.tls_enforced` (ISO 27001:2022 A.8.24, NIST SC-8) | `rds.force_ssl=1` in the group in force, in force | set but the group is `pending-reboot` (fix: the reboot) | `0` or unset (fix: `aws rds modify-db-parameter-group`; for a `default.*` group, a custom group first) |
+//!   | `provider.extension_allowed` | `rds.allowed_extensions` unset, `*`, or listing `vector` | listing it, pending a reboot | not listing it (fix: the list with `vector`) |
+//!   | `provider.public_network` | not `PubliclyAccessible` | `PubliclyAccessible` | |
+//!   | `provider.pending_restart` | groups `in-sync`, nothing pending | a group `pending-reboot`, `PendingModifiedValues` | |
+//!   | `provider.iam_authentication` | a note: on or off (the chart uses passwords) | | |
+//!   | `provider.server_ca` | the CA (certificate) valid 90 days or more | expiring sooner, or a CA rotation under way (fix: `aws rds modify-db-instance --ca-certificate-identifier`) | |
+//!
+//!   The expiry is `CertificateDetails.ValidTill`, or `DescribeCertificates` when the instance
+//!   does not report it (`provider.server_ca` is skipped when neither answers). Any other API
+//!   failure is an error, which preflight reports as one `provider.api` warning.
 //! * [`RdsCaBundleFetcher`] fetches AWS's published CA bundle over HTTPS and
 //!   [`check_ca_bundle`] checks it (or a user-supplied one) before it is trusted.
 //!
@@ -29,12 +48,13 @@
 #![forbid(unsafe_code)]
 
 mod ca;
+mod findings;
 mod provider;
 
 pub use ca::{check_ca_bundle, CheckedCaBundle, RdsCaBundleFetcher, RDS_GLOBAL_BUNDLE_URL};
 pub use provider::{
     ForceSsl, ParameterGroup, ParameterGroupKind, RdsDescription, RdsProvider, RdsProviderBuilder,
-    RdsTarget, ALLOWED_EXTENSIONS, FORCE_SSL,
+    RdsTarget, ALLOWED_EXTENSIONS, ALLOWED_EXTENSIONS_DEFAULT, FORCE_SSL,
 };
 use scrydon_byodb::dsn::{Dsn, Host};
 

@@ -7,12 +7,16 @@ use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_sdk_rds::config::{Credentials, Region};
 use aws_sdk_rds::error::DisplayErrorContext;
-use aws_sdk_rds::types::{ApplyMethod, DbCluster, DbInstance, Parameter};
+use aws_sdk_rds::types::{
+    ApplyMethod, ClusterPendingModifiedValues, DbCluster, DbInstance, Parameter,
+    PendingModifiedValues,
+};
 use aws_sdk_rds::Client;
 use scrydon_byodb::provider::{
     Applies, BackupPosture, Capabilities, HighAvailability, ParameterChange, ParameterValue,
     Provider, ProviderKind, Redundancy,
 };
+use scrydon_byodb::report::Finding;
 use scrydon_byodb::tls::CaBundle;
 use scrydon_byodb::{Error, Result};
 
@@ -24,6 +28,17 @@ const NAME: &str = "aws-rds";
 pub const FORCE_SSL: &str = "rds.force_ssl";
 /// The parameter that limits which extensions `CREATE EXTENSION` may install.
 pub const ALLOWED_EXTENSIONS: &str = "rds.allowed_extensions";
+/// The engine default of [`ALLOWED_EXTENSIONS`] (in force when the group leaves it unset):
+/// every extension the engine version offers.
+pub const ALLOWED_EXTENSIONS_DEFAULT: &str = "*";
+
+/// Whether the allow-list `list` (`rds.allowed_extensions`, comma-separated) lets `extension`
+/// through: `*`, or listed (case-insensitive).
+pub(crate) fn allow_list_allows(list: &str, extension: &str) -> bool {
+    list.split(',')
+        .map(str::trim)
+        .any(|e| e == "*" || e.eq_ignore_ascii_case(extension))
+}
 
 /// What the provider is for: one DB instance, or one Aurora cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,8 +246,9 @@ impl RdsProviderBuilder {
 
 /// The RDS / Aurora provider: reads (and, when asked, changes) what only the RDS API can see.
 ///
-/// Capabilities: reading and writing parameters, allowing extensions, backup posture and high
-/// availability; the CA bundle only when one was given to the builder.
+/// Capabilities: reading and writing parameters, allowing extensions, backup posture, high
+/// availability and findings (`provider.*`, see the crate docs); the CA bundle only when one was
+/// given to the builder.
 #[derive(Clone)]
 pub struct RdsProvider {
     client: Client,
@@ -312,6 +328,17 @@ pub struct RdsDescription {
     pub ca_certificate_identifier: Option<String>,
     /// When the server certificate expires (`CertificateDetails.ValidTill`).
     pub certificate_valid_till: Option<SystemTime>,
+    /// The DB instance whose certificate, network flag and instance group are reported: the
+    /// instance itself, or Aurora's writer (`None`: a cluster without a writer).
+    pub instance_identifier: Option<String>,
+    /// `PubliclyAccessible` (Aurora: the writer's).
+    pub publicly_accessible: Option<bool>,
+    /// Modifications saved but not applied yet (`PendingModifiedValues`), as `Name=value`
+    /// (`DBInstanceClass=db.r6g.large`), or the bare name for a secret (`MasterUserPassword`).
+    pub pending_modifications: Vec<String>,
+    /// The CA the instance is being moved to (`PendingModifiedValues.CACertificateIdentifier`):
+    /// a CA rotation under way.
+    pub pending_ca_certificate_identifier: Option<String>,
 }
 
 /// `rds.force_ssl` as configured in the group in force.
@@ -368,6 +395,107 @@ fn system_time(t: Option<&aws_sdk_rds::primitives::DateTime>) -> Option<SystemTi
 
 fn days(n: Option<i32>) -> Option<u32> {
     n.and_then(|n| u32::try_from(n).ok())
+}
+
+/// `Name=value` for each pending modification; secrets by name only.
+fn instance_pending(p: Option<&PendingModifiedValues>) -> Vec<String> {
+    let Some(p) = p else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut put = |name: &str, value: Option<String>| {
+        if let Some(v) = value {
+            out.push(format!("{name}={v}"));
+        }
+    };
+    put("DBInstanceClass", p.db_instance_class().map(str::to_owned));
+    put(
+        "AllocatedStorage",
+        p.allocated_storage().map(|v| v.to_string()),
+    );
+    put("Port", p.port().map(|v| v.to_string()));
+    put(
+        "BackupRetentionPeriod",
+        p.backup_retention_period().map(|v| v.to_string()),
+    );
+    put("MultiAZ", p.multi_az().map(|v| v.to_string()));
+    put("EngineVersion", p.engine_version().map(str::to_owned));
+    put("Engine", p.engine().map(str::to_owned));
+    put("LicenseModel", p.license_model().map(str::to_owned));
+    put("Iops", p.iops().map(|v| v.to_string()));
+    put(
+        "StorageThroughput",
+        p.storage_throughput().map(|v| v.to_string()),
+    );
+    put("StorageType", p.storage_type().map(str::to_owned));
+    put(
+        "DBInstanceIdentifier",
+        p.db_instance_identifier().map(str::to_owned),
+    );
+    put(
+        "DBSubnetGroupName",
+        p.db_subnet_group_name().map(str::to_owned),
+    );
+    put(
+        "CACertificateIdentifier",
+        p.ca_certificate_identifier().map(str::to_owned),
+    );
+    put(
+        "IAMDatabaseAuthenticationEnabled",
+        p.iam_database_authentication_enabled()
+            .map(|v| v.to_string()),
+    );
+    if p.master_user_password().is_some() {
+        // Never the value (the API masks it anyway).
+        out.push("MasterUserPassword".to_owned());
+    }
+    if p.pending_cloudwatch_logs_exports().is_some() {
+        out.push("PendingCloudwatchLogsExports".to_owned());
+    }
+    if !p.processor_features().is_empty() {
+        out.push("ProcessorFeatures".to_owned());
+    }
+    out
+}
+
+/// As [`instance_pending`], for an Aurora cluster.
+fn cluster_pending(p: Option<&ClusterPendingModifiedValues>) -> Vec<String> {
+    let Some(p) = p else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut put = |name: &str, value: Option<String>| {
+        if let Some(v) = value {
+            out.push(format!("{name}={v}"));
+        }
+    };
+    put("EngineVersion", p.engine_version().map(str::to_owned));
+    put(
+        "BackupRetentionPeriod",
+        p.backup_retention_period().map(|v| v.to_string()),
+    );
+    put("StorageType", p.storage_type().map(str::to_owned));
+    put(
+        "AllocatedStorage",
+        p.allocated_storage().map(|v| v.to_string()),
+    );
+    put("Iops", p.iops().map(|v| v.to_string()));
+    put(
+        "DBClusterIdentifier",
+        p.db_cluster_identifier().map(str::to_owned),
+    );
+    put(
+        "IAMDatabaseAuthenticationEnabled",
+        p.iam_database_authentication_enabled()
+            .map(|v| v.to_string()),
+    );
+    if p.master_user_password().is_some() {
+        out.push("MasterUserPassword".to_owned());
+    }
+    if p.pending_cloudwatch_logs_exports().is_some() {
+        out.push("PendingCloudwatchLogsExports".to_owned());
+    }
+    out
 }
 
 impl RdsProvider {
@@ -452,6 +580,13 @@ impl RdsProvider {
                     certificate_valid_till: system_time(
                         i.certificate_details().and_then(|c| c.valid_till()),
                     ),
+                    instance_identifier: Some(id.clone()),
+                    publicly_accessible: i.publicly_accessible(),
+                    pending_modifications: instance_pending(i.pending_modified_values()),
+                    pending_ca_certificate_identifier: i
+                        .pending_modified_values()
+                        .and_then(|p| p.ca_certificate_identifier())
+                        .map(str::to_owned),
                 })
             }
             RdsTarget::Cluster(id) => {
@@ -481,6 +616,11 @@ impl RdsProvider {
                 let cert = writer_instance
                     .as_ref()
                     .and_then(|w| w.certificate_details());
+                let writer_pending = writer_instance
+                    .as_ref()
+                    .and_then(|w| w.pending_modified_values());
+                let mut pending_modifications = cluster_pending(c.pending_modified_values());
+                pending_modifications.extend(instance_pending(writer_pending));
                 Ok(RdsDescription {
                     target: self.target.clone(),
                     engine: c.engine().map(str::to_owned),
@@ -498,6 +638,17 @@ impl RdsProvider {
                         .and_then(|w| w.ca_certificate_identifier())
                         .map(str::to_owned),
                     certificate_valid_till: system_time(cert.and_then(|c| c.valid_till())),
+                    instance_identifier: writer_instance
+                        .as_ref()
+                        .and_then(|w| w.db_instance_identifier())
+                        .map(str::to_owned),
+                    publicly_accessible: writer_instance
+                        .as_ref()
+                        .and_then(|w| w.publicly_accessible()),
+                    pending_modifications,
+                    pending_ca_certificate_identifier: writer_pending
+                        .and_then(|p| p.ca_certificate_identifier())
+                        .map(str::to_owned),
                 })
             }
         }
@@ -561,11 +712,37 @@ impl RdsProvider {
         group.pending_reboot() && p.apply_type() != Some("dynamic")
     }
 
-    /// `rds.force_ssl` in the group in force: for Aurora the cluster group (where Aurora keeps
-    /// it), with whether it waits for a reboot.
-    pub async fn force_ssl(&self) -> Result<ForceSsl> {
-        let (group, p) = self.find(FORCE_SSL).await?;
-        Ok(ForceSsl {
+    /// Every parameter of every group in force, in the description's order.
+    async fn read_groups(
+        &self,
+        d: &RdsDescription,
+    ) -> Result<Vec<(ParameterGroup, Vec<Parameter>)>> {
+        let mut out = Vec::with_capacity(d.parameter_groups.len());
+        for group in &d.parameter_groups {
+            out.push((group.clone(), self.group_parameters(group).await?));
+        }
+        Ok(out)
+    }
+
+    /// As [`find`](Self::find), from groups already read.
+    fn locate(
+        &self,
+        groups: &[(ParameterGroup, Vec<Parameter>)],
+        name: &str,
+    ) -> Result<(ParameterGroup, Option<Parameter>)> {
+        for (group, params) in groups {
+            if let Some(p) = params.iter().find(|p| p.parameter_name() == Some(name)) {
+                return Ok((group.clone(), Some(p.clone())));
+            }
+        }
+        groups
+            .first()
+            .map(|(g, _)| (g.clone(), None))
+            .ok_or_else(|| not_found(format!("{:?} has no parameter group", self.target)))
+    }
+
+    fn force_ssl_of(group: ParameterGroup, p: Option<Parameter>) -> ForceSsl {
+        ForceSsl {
             pending_reboot: p
                 .as_ref()
                 .is_some_and(|p| p.parameter_value().is_some() && Self::pending(&group, p)),
@@ -576,7 +753,47 @@ impl RdsProvider {
             source: p.as_ref().and_then(|p| p.source()).map(str::to_owned),
             apply_type: p.as_ref().and_then(|p| p.apply_type()).map(str::to_owned),
             group,
-        })
+        }
+    }
+
+    /// When the CA `identifier` expires, from `DescribeCertificates`. `Err` carries why it
+    /// could not be read (the caller reports it rather than failing every finding).
+    async fn ca_valid_till(
+        &self,
+        identifier: &str,
+    ) -> std::result::Result<Option<SystemTime>, String> {
+        let out = self
+            .client
+            .describe_certificates()
+            .certificate_identifier(identifier)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "DescribeCertificates {identifier} failed: {}",
+                    DisplayErrorContext(&e)
+                )
+            })?;
+        Ok(out
+            .certificates()
+            .iter()
+            .find(|c| c.certificate_identifier() == Some(identifier))
+            .and_then(|c| {
+                // A customer override replaces the CA's own end of validity.
+                if c.customer_override() == Some(true) {
+                    c.customer_override_valid_till().or(c.valid_till())
+                } else {
+                    c.valid_till()
+                }
+            })
+            .and_then(|t| SystemTime::try_from(*t).ok()))
+    }
+
+    /// `rds.force_ssl` in the group in force: for Aurora the cluster group (where Aurora keeps
+    /// it), with whether it waits for a reboot.
+    pub async fn force_ssl(&self) -> Result<ForceSsl> {
+        let (group, p) = self.find(FORCE_SSL).await?;
+        Ok(Self::force_ssl_of(group, p))
     }
 
     /// Sets `rds.force_ssl=1` (only when asked). See [`Provider::set_parameter`].
@@ -649,6 +866,7 @@ impl Provider for RdsProvider {
             ca_bundle: self.ca_bundle.is_some(),
             backup_posture: true,
             high_availability: true,
+            findings: true,
         }
     }
 
@@ -722,7 +940,10 @@ impl Provider for RdsProvider {
         })
     }
 
-    /// Adds `extension` to `rds.allowed_extensions` (unless it, or `*`, is already there).
+    /// Adds `extension` to `rds.allowed_extensions` unless it is allowed already: listed, `*`,
+    /// or the parameter unset in the group (the engine default, `*`, allows every extension).
+    /// When allowed already nothing is written and the change says so: `applies` is
+    /// [`Applies::Immediately`] and `value` is the value in force (`*` when unset).
     async fn allow_extension(&self, extension: &str) -> Result<ParameterChange> {
         let ext = extension.trim();
         if ext.is_empty() || !ext.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -732,22 +953,21 @@ impl Provider for RdsProvider {
                 reason: "not an extension name".to_owned(),
             });
         }
-        let current = self
+        let configured = self
             .parameter(ALLOWED_EXTENSIONS)
             .await?
             .map(|p| p.value)
-            .unwrap_or_default();
-        let listed: Vec<&str> = current
-            .split(',')
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-            .collect();
-        // Unset means the engine default (`*`, every extension) is in force.
-        if current.is_empty()
-            || listed
-                .iter()
-                .any(|e| *e == "*" || e.eq_ignore_ascii_case(ext))
-        {
+            .filter(|v| !v.trim().is_empty());
+        let Some(current) = configured else {
+            // Unset: the engine default is in force, and it allows everything.
+            return Ok(ParameterChange {
+                name: ALLOWED_EXTENSIONS.to_owned(),
+                previous: Some(ALLOWED_EXTENSIONS_DEFAULT.to_owned()),
+                value: ALLOWED_EXTENSIONS_DEFAULT.to_owned(),
+                applies: Applies::Immediately,
+            });
+        };
+        if allow_list_allows(&current, ext) {
             return Ok(ParameterChange {
                 name: ALLOWED_EXTENSIONS.to_owned(),
                 previous: Some(current.clone()),
@@ -755,8 +975,68 @@ impl Provider for RdsProvider {
                 applies: Applies::Immediately,
             });
         }
+        let listed: Vec<&str> = current
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .collect();
         let value = format!("{},{ext}", listed.join(","));
         self.set_parameter(ALLOWED_EXTENSIONS, &value).await
+    }
+
+    /// `provider.tls_enforced`, `provider.pending_restart`, `provider.public_network`,
+    /// `provider.iam_authentication`, `provider.server_ca` and `provider.extension_allowed`
+    /// (for `vector`), from one `DescribeDBInstances` (Aurora: `DescribeDBClusters` and the
+    /// writer's instance), the groups' `DescribeDBParameters`, and `DescribeCertificates` only
+    /// when the instance reports no certificate expiry. Reads only; an API failure is an error
+    /// (preflight reports it as `provider.api`), except `DescribeCertificates`, whose failure
+    /// leaves `provider.server_ca` skipped.
+    async fn findings(&self) -> Result<Vec<Finding>> {
+        let d = self.describe().await?;
+        let groups = self.read_groups(&d).await?;
+        let (group, p) = self.locate(&groups, FORCE_SSL)?;
+        let ssl = Self::force_ssl_of(group, p);
+        let (group, p) = self.locate(&groups, ALLOWED_EXTENSIONS)?;
+        let allowed = crate::findings::AllowList {
+            value: p
+                .as_ref()
+                .and_then(|p| p.parameter_value())
+                .filter(|v| !v.trim().is_empty())
+                .map(str::to_owned),
+            pending_reboot: p
+                .as_ref()
+                .is_some_and(|p| p.parameter_value().is_some() && Self::pending(&group, p)),
+            apply_type: p.as_ref().and_then(|p| p.apply_type()).map(str::to_owned),
+            group,
+        };
+        let ca = match (&d.certificate_valid_till, &d.ca_certificate_identifier) {
+            (Some(t), _) => crate::findings::CaExpiry::Known {
+                valid_till: *t,
+                source: "CertificateDetails.ValidTill",
+            },
+            (None, Some(id)) => match self.ca_valid_till(id).await {
+                Ok(Some(t)) => crate::findings::CaExpiry::Known {
+                    valid_till: t,
+                    source: "DescribeCertificates ValidTill",
+                },
+                Ok(None) => crate::findings::CaExpiry::Unknown(format!(
+                    "DescribeCertificates does not list {id}"
+                )),
+                Err(why) => crate::findings::CaExpiry::Unknown(why),
+            },
+            (None, None) => crate::findings::CaExpiry::Unknown(
+                "the instance reports no CA certificate".to_owned(),
+            ),
+        };
+        Ok(crate::findings::evaluate(
+            &crate::findings::Seen {
+                description: &d,
+                force_ssl: &ssl,
+                allow_list: &allowed,
+                ca: &ca,
+            },
+            SystemTime::now(),
+        ))
     }
 
     async fn ca_bundle(&self) -> Result<CaBundle> {

@@ -58,7 +58,8 @@ async fn rds_provider_is_conformant() {
     };
     let report = conformance::run_with(&rds, &dsn, &options).await;
     report.assert_conformant();
-    // Every capability is on: these cases ran instead of being skipped.
+    // Every capability is on: these cases ran instead of being skipped (findings included: TLS
+    // enforced, vector allowed, ids from provider.*, nothing changed between two reads).
     for case in [
         "detection",
         "read_parameters",
@@ -67,6 +68,7 @@ async fn rds_provider_is_conformant() {
         "ca_bundle",
         "backup_posture",
         "high_availability",
+        "findings",
     ] {
         assert_eq!(
             report.outcome(case),

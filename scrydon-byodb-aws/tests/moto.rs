@@ -2,10 +2,13 @@
 
 mod support;
 
-use scrydon_byodb::provider::{Applies, Provider, Redundancy};
+use scrydon_byodb::provider::{Applies, ParameterChange, Provider, Redundancy};
+use scrydon_byodb::report::{ids, FixLanguage, Status};
 use scrydon_byodb::Error;
 use scrydon_byodb_aws::{ParameterGroupKind, RdsProvider, RdsTarget};
-use support::{credentials, instance, parameter_group, Moto, REGION};
+use support::{
+    create_instance, credentials, finding, instance, parameter_group, stored, Moto, REGION,
+};
 
 async fn provider_for_host(moto: &Moto, host: &str) -> scrydon_byodb::Result<RdsProvider> {
     // No region: it comes from the host name.
@@ -179,6 +182,36 @@ async fn finds_an_aurora_cluster_and_reads_its_cluster_group() {
     assert_eq!(ssl.group.kind, ParameterGroupKind::Cluster);
     assert_eq!(ssl.value.as_deref(), Some("1"));
     assert!(ssl.configured());
+    let found = rds.findings().await.expect("findings");
+    assert_eq!(
+        finding(&found, ids::PROVIDER_TLS_ENFORCED).status,
+        Status::Pass
+    );
+
+    // Off in the cluster group: the fix modifies the cluster group.
+    c.modify_db_cluster_parameter_group()
+        .db_cluster_parameter_group_name("scrydon-aurora")
+        .parameters(
+            aws_sdk_rds::types::Parameter::builder()
+                .parameter_name("rds.force_ssl")
+                .parameter_value("0")
+                .apply_method(aws_sdk_rds::types::ApplyMethod::Immediate)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("modify cluster group");
+    let found = rds.findings().await.expect("findings");
+    let tls = finding(&found, ids::PROVIDER_TLS_ENFORCED);
+    assert_eq!(tls.status, Status::Fail);
+    assert_eq!(
+        tls.fix.as_ref().map(|f| f.text.as_str()),
+        Some(
+            "aws rds modify-db-cluster-parameter-group --db-cluster-parameter-group-name \
+             scrydon-aurora --parameters \
+             \"ParameterName=rds.force_ssl,ParameterValue='1',ApplyMethod=immediate\""
+        )
+    );
 }
 
 #[tokio::test]
@@ -194,4 +227,212 @@ async fn a_missing_instance_is_a_provider_error() {
         .expect_err("no such instance");
     assert!(matches!(err, Error::Provider { .. }), "{err:?}");
     assert!(!format!("{err:?}").contains("test-secret"));
+}
+
+/// What moto lacks (`DescribeCertificates`, `CertificateDetails`) leaves `provider.server_ca`
+/// skipped; everything else comes from the instance and its group.
+#[tokio::test]
+async fn findings_follow_force_ssl_public_access_and_iam() {
+    let moto = Moto::start();
+    let c = moto.client();
+    parameter_group(&c, "ssl-on", &[("rds.force_ssl", "1")]).await;
+    parameter_group(&c, "ssl-off", &[("rds.force_ssl", "0")]).await;
+    create_instance(&c, "on", Some("ssl-on"))
+        .publicly_accessible(true)
+        .enable_iam_database_authentication(true)
+        .send()
+        .await
+        .expect("create");
+    create_instance(&c, "off", Some("ssl-off"))
+        .publicly_accessible(false)
+        .send()
+        .await
+        .expect("create");
+    instance(&c, "dflt", None, false).await;
+
+    let on = support::provider(&moto, "on").await;
+    assert!(on.capabilities().findings);
+    let found = on.findings().await.expect("findings");
+    let ids: Vec<&str> = found.iter().map(|f| f.id).collect();
+    assert_eq!(
+        ids,
+        [
+            ids::PROVIDER_TLS_ENFORCED,
+            ids::PROVIDER_EXTENSION_ALLOWED,
+            ids::PROVIDER_PUBLIC_NETWORK,
+            ids::PROVIDER_PENDING_RESTART,
+            ids::PROVIDER_IAM_AUTHENTICATION,
+            ids::PROVIDER_SERVER_CA,
+        ]
+    );
+    assert!(found.iter().all(|f| f.component.is_none()));
+    let tls = finding(&found, ids::PROVIDER_TLS_ENFORCED);
+    assert_eq!(tls.status, Status::Pass);
+    assert_eq!(tls.references[1..], ["ISO 27001:2022 A.8.24", "NIST SC-8"]);
+    let public = finding(&found, ids::PROVIDER_PUBLIC_NETWORK);
+    assert_eq!(public.status, Status::Warn);
+    let fix = public.fix.as_ref().expect("a fix");
+    assert_eq!(fix.language, FixLanguage::Shell);
+    assert_eq!(
+        fix.text,
+        "aws rds modify-db-instance --db-instance-identifier on --no-publicly-accessible \
+         --apply-immediately"
+    );
+    assert_eq!(
+        finding(&found, ids::PROVIDER_IAM_AUTHENTICATION).status,
+        Status::Pass
+    );
+    assert_eq!(
+        finding(&found, ids::PROVIDER_PENDING_RESTART).status,
+        Status::Pass
+    );
+    // The group leaves rds.allowed_extensions unset: the engine default allows everything.
+    assert_eq!(
+        finding(&found, ids::PROVIDER_EXTENSION_ALLOWED).status,
+        Status::Pass
+    );
+    assert_eq!(
+        finding(&found, ids::PROVIDER_SERVER_CA).status,
+        Status::Skip
+    );
+
+    let off = support::provider(&moto, "off").await;
+    let found = off.findings().await.expect("findings");
+    let tls = finding(&found, ids::PROVIDER_TLS_ENFORCED);
+    assert_eq!(tls.status, Status::Fail);
+    assert_eq!(tls.references[1..], ["ISO 27001:2022 A.8.24", "NIST SC-8"]);
+    assert_eq!(
+        tls.fix.as_ref().map(|f| f.text.as_str()),
+        Some(
+            "aws rds modify-db-parameter-group --db-parameter-group-name ssl-off --parameters \
+             \"ParameterName=rds.force_ssl,ParameterValue='1',ApplyMethod=immediate\""
+        )
+    );
+    assert_eq!(
+        finding(&found, ids::PROVIDER_PUBLIC_NETWORK).status,
+        Status::Pass
+    );
+    // Reads only: the group still says 0.
+    assert_eq!(
+        stored(&c, "ssl-off", "rds.force_ssl").await.as_deref(),
+        Some("0")
+    );
+
+    // AWS's default group cannot be modified: the fix makes a custom group first.
+    let dflt = support::provider(&moto, "dflt").await;
+    let found = dflt.findings().await.expect("findings");
+    let tls = finding(&found, ids::PROVIDER_TLS_ENFORCED);
+    assert_eq!(tls.status, Status::Fail);
+    let lines: Vec<&str> = tls
+        .fix
+        .as_ref()
+        .expect("a fix")
+        .text
+        .lines()
+        .map(|l| l.split(" --").next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "aws rds create-db-parameter-group",
+            "aws rds modify-db-parameter-group",
+            "aws rds modify-db-instance",
+            "aws rds reboot-db-instance",
+        ]
+    );
+    assert!(tls
+        .fix
+        .as_ref()
+        .expect("fix")
+        .text
+        .contains("--db-parameter-group-family postgres16"));
+}
+
+/// `rds.allowed_extensions` unset, `*`, listing vector, or not: the finding, and
+/// `allow_extension("vector")` writing only in the last case.
+#[tokio::test]
+async fn allowed_extensions_findings_and_allow_extension() {
+    let moto = Moto::start();
+    let c = moto.client();
+    parameter_group(&c, "ext-unset", &[]).await;
+    parameter_group(&c, "ext-star", &[("rds.allowed_extensions", "*")]).await;
+    parameter_group(
+        &c,
+        "ext-vector",
+        &[("rds.allowed_extensions", "pg_trgm,vector")],
+    )
+    .await;
+    parameter_group(&c, "ext-other", &[("rds.allowed_extensions", "pg_trgm")]).await;
+    for (id, group) in [
+        ("unset", "ext-unset"),
+        ("star", "ext-star"),
+        ("vector", "ext-vector"),
+        ("other", "ext-other"),
+    ] {
+        instance(&c, id, Some(group), false).await;
+    }
+
+    for (id, group, stored_value, status, change_value) in [
+        ("unset", "ext-unset", None, Status::Pass, "*"),
+        ("star", "ext-star", Some("*"), Status::Pass, "*"),
+        (
+            "vector",
+            "ext-vector",
+            Some("pg_trgm,vector"),
+            Status::Pass,
+            "pg_trgm,vector",
+        ),
+    ] {
+        let rds = support::provider(&moto, id).await;
+        let found = rds.findings().await.expect("findings");
+        assert_eq!(
+            finding(&found, ids::PROVIDER_EXTENSION_ALLOWED).status,
+            status,
+            "{id}"
+        );
+        let change = rds.allow_extension("vector").await.expect("allow");
+        assert_eq!(
+            change,
+            ParameterChange {
+                name: "rds.allowed_extensions".to_owned(),
+                previous: Some(change_value.to_owned()),
+                value: change_value.to_owned(),
+                applies: Applies::Immediately,
+            },
+            "{id}"
+        );
+        // Nothing written: the group holds what it held.
+        assert_eq!(
+            stored(&c, group, "rds.allowed_extensions").await.as_deref(),
+            stored_value,
+            "{id}"
+        );
+    }
+
+    let rds = support::provider(&moto, "other").await;
+    let found = rds.findings().await.expect("findings");
+    let f = finding(&found, ids::PROVIDER_EXTENSION_ALLOWED);
+    assert_eq!(f.status, Status::Fail);
+    assert_eq!(
+        f.fix.as_ref().map(|f| f.text.as_str()),
+        Some(
+            "aws rds modify-db-parameter-group --db-parameter-group-name ext-other --parameters \
+             \"ParameterName=rds.allowed_extensions,ParameterValue='pg_trgm,vector',\
+             ApplyMethod=immediate\""
+        )
+    );
+    let change = rds.allow_extension("vector").await.expect("allow");
+    assert_eq!(change.previous.as_deref(), Some("pg_trgm"));
+    assert_eq!(change.value, "pg_trgm,vector");
+    assert_eq!(
+        stored(&c, "ext-other", "rds.allowed_extensions")
+            .await
+            .as_deref(),
+        Some("pg_trgm,vector")
+    );
+    let found = rds.findings().await.expect("findings");
+    assert_eq!(
+        finding(&found, ids::PROVIDER_EXTENSION_ALLOWED).status,
+        Status::Pass
+    );
 }

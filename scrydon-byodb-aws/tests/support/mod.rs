@@ -116,8 +116,13 @@ pub async fn parameter_group(c: &Client, name: &str, params: &[(&str, &str)]) {
     m.send().await.expect("modify parameter group");
 }
 
-/// Creates a PostgreSQL DB instance.
-pub async fn instance(c: &Client, id: &str, group: Option<&str>, multi_az: bool) {
+/// A `CreateDBInstance` for a PostgreSQL 16 instance, to adjust (`.publicly_accessible(true)`)
+/// and send.
+pub fn create_instance(
+    c: &Client,
+    id: &str,
+    group: Option<&str>,
+) -> aws_sdk_rds::operation::create_db_instance::builders::CreateDBInstanceFluentBuilder {
     c.create_db_instance()
         .db_instance_identifier(id)
         .db_instance_class("db.t3.micro")
@@ -127,10 +132,52 @@ pub async fn instance(c: &Client, id: &str, group: Option<&str>, multi_az: bool)
         .master_username("postgres")
         .master_user_password("not-a-real-password")
         .set_db_parameter_group_name(group.map(str::to_owned))
-        .multi_az(multi_az)
         .backup_retention_period(7)
         .storage_encrypted(true)
+}
+
+/// Creates a PostgreSQL DB instance.
+pub async fn instance(c: &Client, id: &str, group: Option<&str>, multi_az: bool) {
+    create_instance(c, id, group)
+        .multi_az(multi_az)
         .send()
         .await
         .expect("create DB instance");
+}
+
+/// The value of `name` stored in DB parameter group `group` (`None`: not set there).
+pub async fn stored(c: &Client, group: &str, name: &str) -> Option<String> {
+    c.describe_db_parameters()
+        .db_parameter_group_name(group)
+        .send()
+        .await
+        .expect("describe parameters")
+        .parameters()
+        .iter()
+        .find(|p| p.parameter_name() == Some(name))
+        .and_then(|p| p.parameter_value())
+        .map(str::to_owned)
+}
+
+/// The provider for DB instance `id` on `moto`.
+pub async fn provider(moto: &Moto, id: &str) -> scrydon_byodb_aws::RdsProvider {
+    scrydon_byodb_aws::RdsProvider::builder()
+        .with_instance_identifier(id)
+        .with_region(REGION)
+        .with_endpoint_url(moto.url())
+        .with_credentials(credentials())
+        .build()
+        .await
+        .expect("build")
+}
+
+/// The one finding with `id` (panics when there is none or several).
+pub fn finding<'a>(
+    found: &'a [scrydon_byodb::report::Finding],
+    id: &str,
+) -> &'a scrydon_byodb::report::Finding {
+    let mut it = found.iter().filter(|f| f.id == id);
+    let f = it.next().unwrap_or_else(|| panic!("no {id} in {found:#?}"));
+    assert!(it.next().is_none(), "{id} twice in {found:#?}");
+    f
 }
