@@ -1,8 +1,21 @@
 //! # scrydon-byodb-azure
 //!
 //! Azure Database for PostgreSQL Flexible Server for [`scrydon_byodb`], through Azure Resource
-//! Manager with `azure_core`: `azure.extensions` (VECTOR), `require_secure_transport`,
-//! `ssl_min_protocol_version`, high availability and backups.
+//! Manager (api-version 2025-08-01) with `azure_core`'s pipeline and `azure_identity`'s
+//! credentials: reads and (when asked) changes what only ARM can see.
+//!
+//! * [`FlexibleServerProvider`] (built with [`FlexibleServerProvider::builder`] or
+//!   [`FlexibleServerProvider::from_env`]) implements
+//!   [`Provider`](scrydon_byodb::provider::Provider): `azure.extensions` and whether it lists
+//!   `VECTOR` (added with [`allow_extension`](scrydon_byodb::provider::Provider::allow_extension),
+//!   keeping every other entry), `require_secure_transport` (turned on with
+//!   [`FlexibleServerProvider::enforce_tls`]), `ssl_min_protocol_version`, high availability,
+//!   backups, public network access, pending restarts; configuration writes follow ARM's
+//!   long-running operation to its end. [`FlexibleServerProvider::describe`] returns all of it
+//!   typed.
+//! * [`AZURE_CA_PEM`] / [`azure_ca_bundle`]: the roots Azure documents for `verify-full`.
+//! * [`FlexibleServerHost`] and [`FlexibleServerId`]: the server from its host name or its
+//!   resource id.
 //!
 //! ```
 //! use scrydon_byodb_azure::FlexibleServerHost;
@@ -14,10 +27,30 @@
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 #![forbid(unsafe_code)]
 
+mod arm;
+mod ca;
+mod provider;
+mod resource;
+mod transport;
+
+pub use arm::API_VERSION;
+pub use ca::{azure_ca_bundle, AZURE_CA_PEM};
+pub use provider::{
+    FlexibleServerDescription, FlexibleServerProvider, FlexibleServerProviderBuilder,
+    HighAvailabilityMode, AZURE_EXTENSIONS, DEFAULT_ENDPOINT, REQUIRE_SECURE_TRANSPORT,
+    SSL_MIN_PROTOCOL_VERSION,
+};
+pub use resource::FlexibleServerId;
+
+/// What errors and reports call this provider.
+pub(crate) const NAME: &str = "azure-flexible-server";
+
 use scrydon_byodb::dsn::{Dsn, Host};
 
 /// The HTTP pipeline this crate is built on, re-exported so embedders use the same version.
 pub use azure_core;
+/// The credentials this crate builds from the environment, re-exported likewise.
+pub use azure_identity;
 
 /// A Flexible Server recognised from its host name.
 #[derive(Debug, Clone, PartialEq, Eq)]
