@@ -14,11 +14,44 @@
 //! // The CN Cloud SQL puts in per-instance server certificates.
 //! assert_eq!(name.certificate_common_name(), "acme-prod:scrydon");
 //! ```
+//!
+//! [`CloudSqlProvider`] is the [`Provider`](scrydon_byodb::provider::Provider) for one instance,
+//! over the Cloud SQL Admin API v1 (`instances.get`/`patch`, `listServerCas`,
+//! `connectSettings`, `operations.get`, `flags.list`), authenticated with `google-cloud-auth`
+//! (application default credentials, a service account key, the metadata server):
+//!
+//! * **TLS enforced** by `settings.ipConfiguration.sslMode`, `requireSsl` only when `sslMode`
+//!   is absent ([`tls_enforced`]): `requireSsl = true` with
+//!   `sslMode = ALLOW_UNENCRYPTED_AND_ENCRYPTED` accepts plaintext (the false positive
+//!   Prowler's check had for years).
+//! * **Server certificates**: the default per-instance CA issues certificates with
+//!   `project:instance` as CN and no SAN, so libpq's `verify-full` by host name cannot succeed.
+//!   [`CloudSqlProvider::tls`] gives the CA bundle (every CA during a rotation) and the named
+//!   check [`ServerNameCheck::CommonNameEquals`](scrydon_byodb::tls::ServerNameCheck) for that
+//!   mode, ordinary `verify-full` by DNS name for the CAS-based modes.
+//! * **Changes only when asked**: [`CloudSqlProvider::enforce_tls`] and flags through
+//!   [`set_parameter`](scrydon_byodb::provider::Provider::set_parameter), which keeps every
+//!   other flag (a patch replaces the list whole) and follows the operation to `DONE`.
+//!
+//! Signing: service account keys sign their own JWT (no token endpoint). `google-cloud-auth`
+//! signs with the process's default rustls `CryptoProvider` when one is installed, else with
+//! aws-lc-rs (its default feature); this crate installs none.
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 #![forbid(unsafe_code)]
 
+mod api;
+mod provider;
+
 use std::fmt;
 use std::str::FromStr;
+
+pub use api::{ApiError, ApiErrorKind, DatabaseFlag, DEFAULT_ENDPOINT};
+pub use provider::{
+    tls_enforced, CloudSqlDescription, CloudSqlProvider, CloudSqlProviderBuilder, CloudSqlTls,
+    ServerCa, ServerCaMode, TlsDecidedBy, IAM_AUTHENTICATION_FLAG,
+    SSL_MODE_ALLOW_UNENCRYPTED_AND_ENCRYPTED, SSL_MODE_ENCRYPTED_ONLY, SSL_MODE_SETTING,
+    SSL_MODE_TRUSTED_CLIENT_CERTIFICATE_REQUIRED,
+};
 
 /// The credential library this crate is built on, re-exported so embedders use the same version.
 pub use google_cloud_auth;
