@@ -8,7 +8,7 @@ use scrydon_byodb::provider::conformance::{self, Options, Outcome};
 use scrydon_byodb::tls::CaBundle;
 use scrydon_byodb_aws::RdsProvider;
 use scrydon_byodb_testbed::Cluster;
-use support::{credentials, instance, parameter_group, Moto, REGION};
+use support::{credentials, instance, parameter_group, MotoClient, REGION};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rds_provider_is_conformant() {
@@ -21,7 +21,7 @@ async fn rds_provider_is_conformant() {
     .await
     .expect("join")
     .expect("start PostgreSQL");
-    let moto = tokio::task::spawn_blocking(Moto::start)
+    let moto = tokio::task::spawn_blocking(support::moto)
         .await
         .expect("join");
     let c = moto.client();

@@ -7,7 +7,8 @@ use scrydon_byodb::report::{ids, FixLanguage, Status};
 use scrydon_byodb::Error;
 use scrydon_byodb_aws::{ParameterGroupKind, RdsProvider, RdsTarget};
 use support::{
-    create_instance, credentials, finding, instance, parameter_group, stored, Moto, REGION,
+    create_instance, credentials, finding, instance, parameter_group, stored, Moto, MotoClient,
+    REGION,
 };
 
 async fn provider_for_host(moto: &Moto, host: &str) -> scrydon_byodb::Result<RdsProvider> {
@@ -22,7 +23,7 @@ async fn provider_for_host(moto: &Moto, host: &str) -> scrydon_byodb::Result<Rds
 
 #[tokio::test]
 async fn finds_an_instance_from_its_host_and_reads_it() {
-    let moto = Moto::start();
+    let moto = support::moto();
     let c = moto.client();
     parameter_group(&c, "scrydon-pg16", &[("rds.force_ssl", "0")]).await;
     instance(&c, "db1", Some("scrydon-pg16"), true).await;
@@ -62,7 +63,7 @@ async fn finds_an_instance_from_its_host_and_reads_it() {
 
 #[tokio::test]
 async fn sets_force_ssl_on_a_custom_group_idempotently() {
-    let moto = Moto::start();
+    let moto = support::moto();
     let c = moto.client();
     parameter_group(&c, "scrydon-pg16", &[("rds.force_ssl", "0")]).await;
     instance(&c, "db1", Some("scrydon-pg16"), false).await;
@@ -106,7 +107,7 @@ async fn sets_force_ssl_on_a_custom_group_idempotently() {
 
 #[tokio::test]
 async fn refuses_a_default_group() {
-    let moto = Moto::start();
+    let moto = support::moto();
     let c = moto.client();
     instance(&c, "db2", None, false).await;
     let rds = RdsProvider::builder()
@@ -134,7 +135,7 @@ async fn refuses_a_default_group() {
 
 #[tokio::test]
 async fn finds_an_aurora_cluster_and_reads_its_cluster_group() {
-    let moto = Moto::start();
+    let moto = support::moto();
     let c = moto.client();
     c.create_db_cluster_parameter_group()
         .db_cluster_parameter_group_name("scrydon-aurora")
@@ -216,7 +217,7 @@ async fn finds_an_aurora_cluster_and_reads_its_cluster_group() {
 
 #[tokio::test]
 async fn a_missing_instance_is_a_provider_error() {
-    let moto = Moto::start();
+    let moto = support::moto();
     let err = RdsProvider::builder()
         .with_instance_identifier("nope")
         .with_region(REGION)
@@ -233,7 +234,7 @@ async fn a_missing_instance_is_a_provider_error() {
 /// skipped; everything else comes from the instance and its group.
 #[tokio::test]
 async fn findings_follow_force_ssl_public_access_and_iam() {
-    let moto = Moto::start();
+    let moto = support::moto();
     let c = moto.client();
     parameter_group(&c, "ssl-on", &[("rds.force_ssl", "1")]).await;
     parameter_group(&c, "ssl-off", &[("rds.force_ssl", "0")]).await;
@@ -352,7 +353,7 @@ async fn findings_follow_force_ssl_public_access_and_iam() {
 /// `allow_extension("vector")` writing only in the last case.
 #[tokio::test]
 async fn allowed_extensions_findings_and_allow_extension() {
-    let moto = Moto::start();
+    let moto = support::moto();
     let c = moto.client();
     parameter_group(&c, "ext-unset", &[]).await;
     parameter_group(&c, "ext-star", &[("rds.allowed_extensions", "*")]).await;

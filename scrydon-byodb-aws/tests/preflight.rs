@@ -10,7 +10,7 @@ use scrydon_byodb::dsn::Dsn;
 use scrydon_byodb::preflight::{Preflight, Target};
 use scrydon_byodb::report::{ids, Status};
 use scrydon_byodb_testbed::Cluster;
-use support::{instance, parameter_group, Moto};
+use support::{instance, parameter_group, Moto, MotoClient};
 
 async fn start() -> (Cluster, Moto, Target) {
     let pg = tokio::task::spawn_blocking(|| {
@@ -22,7 +22,7 @@ async fn start() -> (Cluster, Moto, Target) {
     .await
     .expect("join")
     .expect("start PostgreSQL");
-    let moto = tokio::task::spawn_blocking(Moto::start)
+    let moto = tokio::task::spawn_blocking(support::moto)
         .await
         .expect("join");
     // verify-full, as the runbook asks: the SQL side of A.8.24 is then met, and the provider's

@@ -7,6 +7,7 @@
 mod cmd;
 mod input;
 mod output;
+mod provider;
 
 use std::process::ExitCode;
 

@@ -13,9 +13,12 @@ pub(crate) fn json<T: Serialize>(value: &T) {
 /// A one-line error on stderr (or a JSON error object on stdout with `--json`).
 pub(crate) fn error(as_json: bool, kind: &str, err: &scrydon_byodb::Error) {
     if as_json {
-        json(
-            &serde_json::json!({ "ok": false, "error": { "kind": kind, "message": err.to_string() } }),
-        );
+        let mut error = serde_json::json!({ "kind": kind, "message": err.to_string() });
+        // Input errors name what was refused, for tools to point at it.
+        if let scrydon_byodb::Error::InvalidInput { field, .. } = err {
+            error["field"] = serde_json::Value::String(field.clone());
+        }
+        json(&serde_json::json!({ "ok": false, "error": error }));
     } else {
         eprintln!("error: {err}");
     }

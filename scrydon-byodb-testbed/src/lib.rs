@@ -9,6 +9,7 @@
 //!   CN-only, expired and intermediate-issued ones.
 //! * [`PgBouncer`] — PgBouncer in front of a cluster.
 //! * [`DelayProxy`] — a TCP proxy adding a fixed latency per direction.
+//! * [`Moto`] — the AWS emulator in server mode on loopback.
 //! * [`psql`], [`free_port`], [`pg_bin_dir`], [`client_tool`] — helpers.
 //!
 //! The API is synchronous (std::process); from a tokio test, call it directly (it blocks the
@@ -37,6 +38,7 @@ mod bins;
 mod cluster;
 mod error;
 mod fsutil;
+mod moto;
 mod pgbouncer;
 mod pki;
 mod port;
@@ -54,6 +56,7 @@ pub use cluster::{
 };
 pub use error::{Error, Result};
 pub use fsutil::SCRATCH_ENV;
+pub use moto::{Moto, VENV};
 pub use pgbouncer::{PgBouncer, PgBouncerBuilder, PoolMode};
 pub use pki::{IssuedCert, ServerCertSpec, TestCa, Validity};
 pub use port::free_port;

@@ -1,15 +1,8 @@
 //! A moto server on loopback, started per test and killed on drop.
 #![allow(dead_code, unreachable_pub)]
 
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use aws_sdk_rds::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_rds::Client;
-
-const MOTO: &str = "/opt/scrydon-testbed/venv/bin/moto_server";
 
 pub const REGION: &str = "eu-west-1";
 
@@ -17,63 +10,16 @@ pub fn credentials() -> Credentials {
     Credentials::new("AKIDTESTTESTTEST", "test-secret", None, None, "moto")
 }
 
-/// A moto server in server mode on 127.0.0.1.
-#[derive(Debug)]
-pub struct Moto {
-    child: Child,
-    pub port: u16,
+pub use scrydon_byodb_testbed::Moto;
+
+/// An SDK client on a moto server, for setting up fixtures.
+pub trait MotoClient {
+    /// The client.
+    fn client(&self) -> Client;
 }
 
-impl Moto {
-    pub fn start() -> Moto {
-        assert!(
-            Path::new(MOTO).exists(),
-            "{MOTO} is missing: run scripts/testbed-install.sh (installs moto[server] into the \
-             test bed venv)"
-        );
-        // A free port can be taken before moto binds it: try a few.
-        let mut last = String::new();
-        for _ in 0..5 {
-            match Self::try_start() {
-                Ok(m) => return m,
-                Err(e) => last = e,
-            }
-        }
-        panic!("moto_server did not start: {last}");
-    }
-
-    fn try_start() -> Result<Moto, String> {
-        let port = scrydon_byodb_testbed::free_port().map_err(|e| e.to_string())?;
-        let child = Command::new(MOTO)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("spawning {MOTO}: {e}"))?;
-        let mut moto = Moto { child, port };
-        // Generous: a loaded 2-core machine may take a while to import moto.
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            if let Some(status) = moto.child.try_wait().map_err(|e| e.to_string())? {
-                return Err(format!("exited before answering on port {port}: {status}"));
-            }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(moto);
-            }
-            if Instant::now() > deadline {
-                return Err(format!("no answer on port {port} after 90 s"));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// An SDK client for setting up fixtures.
-    pub fn client(&self) -> Client {
+impl MotoClient for Moto {
+    fn client(&self) -> Client {
         let conf = aws_sdk_rds::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(REGION))
@@ -84,11 +30,9 @@ impl Moto {
     }
 }
 
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts moto (panics with the test bed's hint when it cannot).
+pub fn moto() -> Moto {
+    Moto::start().unwrap_or_else(|e| panic!("moto: {e}"))
 }
 
 /// Creates a custom DB parameter group with `params` set (name, value).

@@ -6,11 +6,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use scrydon_byodb::bootstrap::Bootstrap;
+use scrydon_byodb::bootstrap::{Bootstrap, BootstrapBuilder};
+use scrydon_byodb::dsn::Dsn;
 use scrydon_byodb::preflight::{Target, DEFAULT_APP_ROLE};
 use scrydon_byodb::report::{Finding, Status};
 use scrydon_byodb::{Error, SecretString};
 
+use crate::provider::ProviderArgs;
 use crate::{input, output, Outcome};
 
 #[derive(Debug, Args)]
@@ -47,6 +49,10 @@ pub(crate) struct BootstrapArgs {
     /// Seconds one statement may run (statement_timeout); lock_timeout is a sixth of it.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     timeout: u64,
+    /// With --provider-api, a provider allow-list that keeps pgvector out (`azure.extensions`,
+    /// `rds.allowed_extensions`) is fixed through the provider's API before CREATE EXTENSION.
+    #[command(flatten)]
+    provider: ProviderArgs,
 }
 
 fn invalid(field: &str, value: &str, reason: impl Into<String>) -> Error {
@@ -100,7 +106,8 @@ fn password(args: &BootstrapArgs) -> Result<Option<SecretString>, Error> {
     Ok(Some(SecretString::new(value)))
 }
 
-fn build(args: &BootstrapArgs) -> Result<Bootstrap, Error> {
+/// Everything from the command line, checked; the provider is added once a runtime exists.
+fn builder(args: &BootstrapArgs) -> Result<(Dsn, BootstrapBuilder), Error> {
     if args.admin_url == "-" && args.password_stdin {
         return Err(invalid(
             "--password-stdin",
@@ -112,7 +119,8 @@ fn build(args: &BootstrapArgs) -> Result<Bootstrap, Error> {
         return Err(invalid("--timeout", "0", "must be at least 1 second"));
     }
     let admin = input::read_dsn(&args.admin_url)?;
-    let mut target = Target::builder(admin).with_app_role(args.app_role.clone());
+    args.provider.validate(&admin)?;
+    let mut target = Target::builder(admin.clone()).with_app_role(args.app_role.clone());
     if !args.components.is_empty() {
         let components = input::components(&args.components)?;
         target = target.with_components(components);
@@ -126,7 +134,7 @@ fn build(args: &BootstrapArgs) -> Result<Bootstrap, Error> {
     if let Some(pw) = password(args)? {
         builder = builder.with_password(pw);
     }
-    builder.build()
+    Ok((admin, builder))
 }
 
 fn is_input_error(e: &Error) -> bool {
@@ -137,7 +145,7 @@ fn is_input_error(e: &Error) -> bool {
 }
 
 pub(crate) fn run(args: BootstrapArgs) -> Outcome {
-    let bootstrap = match build(&args) {
+    let (admin, mut builder) = match builder(&args) {
         Ok(b) => b,
         Err(e) => {
             output::error(args.json, "invalid_input", &e);
@@ -153,6 +161,18 @@ pub(crate) fn run(args: BootstrapArgs) -> Outcome {
         Err(source) => {
             output::error(args.json, "io", &Error::Io { path: None, source });
             return Outcome::Failed;
+        }
+    };
+    match args.provider.build_on(&runtime, &admin, args.json) {
+        Ok(Some(p)) => builder = builder.with_provider(p),
+        Ok(None) => {}
+        Err(outcome) => return outcome,
+    }
+    let bootstrap = match builder.build() {
+        Ok(b) => b,
+        Err(e) => {
+            output::error(args.json, "invalid_input", &e);
+            return Outcome::InvalidInput;
         }
     };
     runtime.block_on(run_async(&args, &bootstrap))

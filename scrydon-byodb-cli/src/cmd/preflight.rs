@@ -10,6 +10,7 @@ use scrydon_byodb::dsn::Dsn;
 use scrydon_byodb::preflight::{ComponentDemand, Demand, Preflight, Target, DEFAULT_APP_ROLE};
 use scrydon_byodb::Error;
 
+use crate::provider::ProviderArgs;
 use crate::{input, output, Outcome};
 
 /// When to colour the table.
@@ -64,6 +65,8 @@ pub(crate) struct PreflightArgs {
     /// Seconds one connection, query or probe may take.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     timeout: u64,
+    #[command(flatten)]
+    provider: ProviderArgs,
 }
 
 fn invalid(field: &str, value: &str, reason: impl Into<String>) -> Error {
@@ -137,10 +140,21 @@ pub(crate) fn run(args: PreflightArgs) -> Outcome {
             return Outcome::InvalidInput;
         }
     };
+    if let Err(e) = args.provider.validate(target.admin()) {
+        output::error(args.json, "invalid_input", &e);
+        return Outcome::InvalidInput;
+    }
     let Some(runtime) = output::runtime(args.json) else {
         return Outcome::Failed;
     };
-    let preflight = Preflight::new(target).with_step_timeout(Duration::from_secs(args.timeout));
+    let provider = match args.provider.build_on(&runtime, target.admin(), args.json) {
+        Ok(p) => p,
+        Err(outcome) => return outcome,
+    };
+    let mut preflight = Preflight::new(target).with_step_timeout(Duration::from_secs(args.timeout));
+    if let Some(p) = provider {
+        preflight = preflight.with_provider(p);
+    }
     let report = match runtime.block_on(preflight.run()) {
         Ok(r) => r,
         // Only input the run cannot use (an unreadable sslrootcert, a refused TLS combination).

@@ -6,9 +6,9 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use scrydon_byodb::compliance::Compliance;
 use scrydon_byodb::preflight::{Target, DEFAULT_APP_ROLE};
-use scrydon_byodb::provider::ProviderKind;
 use scrydon_byodb::Error;
 
+use crate::provider::ProviderArgs;
 use crate::{input, output, Outcome};
 
 /// How to print the report.
@@ -22,50 +22,17 @@ pub(crate) enum Format {
     Json,
 }
 
-/// Which provider the report is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum ProviderArg {
-    /// Detected from the host name and the server's settings.
-    Auto,
-    /// Any PostgreSQL (self-managed, CloudNativePG, Zalando).
-    Generic,
-    /// AWS RDS / Aurora.
-    AwsRds,
-    /// GCP Cloud SQL.
-    GcpCloudSql,
-    /// Azure Database for PostgreSQL Flexible Server.
-    AzureFlexibleServer,
-    /// Supabase.
-    Supabase,
-    /// Neon.
-    Neon,
-}
-
-impl ProviderArg {
-    pub(crate) fn kind(self) -> Option<ProviderKind> {
-        match self {
-            ProviderArg::Auto => None,
-            ProviderArg::Generic => Some(ProviderKind::Generic),
-            ProviderArg::AwsRds => Some(ProviderKind::AwsRds),
-            ProviderArg::GcpCloudSql => Some(ProviderKind::GcpCloudSql),
-            ProviderArg::AzureFlexibleServer => Some(ProviderKind::AzureFlexibleServer),
-            ProviderArg::Supabase => Some(ProviderKind::Supabase),
-            ProviderArg::Neon => Some(ProviderKind::Neon),
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub(crate) struct ReportArgs {
     /// The admin DSN, or `-` to read it from standard input so the password stays out of the
     /// command line.
     #[arg(long = "admin-url", value_name = "DSN")]
     admin_url: String,
-    /// The provider kind the report is for (its documented RPO/RTO, the backup reminder).
-    /// Evidence comes from SQL; provider API evidence needs a provider embedded through the
-    /// library (`Compliance::with_provider`).
-    #[arg(long, value_enum, default_value_t = ProviderArg::Auto)]
-    provider: ProviderArg,
+    /// The provider the report is for (its documented RPO/RTO, the backup reminder), and with
+    /// --provider-api, whose API gives evidence too (backups, high availability, TLS
+    /// enforcement).
+    #[command(flatten)]
+    provider: ProviderArgs,
     /// The role the apps connect as (for the preflight part of the evidence).
     #[arg(long, value_name = "NAME", default_value = DEFAULT_APP_ROLE)]
     app_role: String,
@@ -99,14 +66,25 @@ pub(crate) fn run(args: ReportArgs) -> Outcome {
             return Outcome::InvalidInput;
         }
     };
+    if let Err(e) = args.provider.validate(target.admin()) {
+        output::error(json, "invalid_input", &e);
+        return Outcome::InvalidInput;
+    }
+    let Some(runtime) = output::runtime(json) else {
+        return Outcome::Failed;
+    };
+    let provider = match args.provider.build_on(&runtime, target.admin(), json) {
+        Ok(p) => p,
+        Err(outcome) => return outcome,
+    };
     let mut compliance =
         Compliance::new(target).with_step_timeout(Duration::from_secs(args.timeout));
     if let Some(kind) = args.provider.kind() {
         compliance = compliance.with_provider_kind(kind);
     }
-    let Some(runtime) = output::runtime(json) else {
-        return Outcome::Failed;
-    };
+    if let Some(p) = provider {
+        compliance = compliance.with_provider(p);
+    }
     let report = match runtime.block_on(compliance.run()) {
         Ok(r) => r,
         Err(e) => {

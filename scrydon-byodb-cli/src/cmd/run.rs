@@ -22,18 +22,21 @@
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use clap::Args;
 use scrydon_byodb::bootstrap::Bootstrap;
 use scrydon_byodb::dsn::Dsn;
 use scrydon_byodb::preflight::{ComponentDemand, Demand, Preflight, Target, DEFAULT_APP_ROLE};
+use scrydon_byodb::provider::Provider;
 use scrydon_byodb::render::{ChartValues, Mode, RenderPlan};
 use scrydon_byodb::report::{ids, Finding, Status};
 use scrydon_byodb::verify::{self, VerifyOptions};
 use scrydon_byodb::{Error, SecretString};
 use serde::{Deserialize, Serialize};
 
+use crate::provider::ProviderArgs;
 use crate::{input, output, Outcome};
 
 /// Preflight check ids whose failures bootstrap fixes: it creates the database, the role and
@@ -93,6 +96,9 @@ pub(crate) struct RunArgs {
     /// Seconds one connection, query or probe may take.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     timeout: u64,
+    /// With --provider-api, preflight and bootstrap ask the provider's API too.
+    #[command(flatten)]
+    provider: ProviderArgs,
 }
 
 /// A stage of the run.
@@ -186,6 +192,7 @@ fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
     }
     let mode: Mode = args.mode.parse()?;
     let admin = input::read_dsn(&args.admin_url)?;
+    args.provider.validate(&admin)?;
     let text = std::fs::read_to_string(&args.password_file).map_err(|source| Error::Io {
         path: Some(args.password_file.clone()),
         source,
@@ -293,14 +300,17 @@ struct Runner<'a> {
     args: &'a RunArgs,
     prepared: &'a Prepared,
     render_dir: PathBuf,
+    provider: Option<Arc<dyn Provider>>,
 }
 
 impl Runner<'_> {
     async fn preflight(&self) -> Result<Vec<Finding>, Error> {
-        let report = Preflight::new(self.prepared.target.clone())
-            .with_step_timeout(Duration::from_secs(self.args.timeout))
-            .run()
-            .await?;
+        let mut preflight = Preflight::new(self.prepared.target.clone())
+            .with_step_timeout(Duration::from_secs(self.args.timeout));
+        if let Some(p) = &self.provider {
+            preflight = preflight.with_provider(p.clone());
+        }
+        let report = preflight.run().await?;
         Ok(report.findings)
     }
 
@@ -333,9 +343,12 @@ impl Runner<'_> {
                 })
             }
             Stage::Bootstrap => {
-                let bootstrap = Bootstrap::builder(self.prepared.target.clone())
-                    .with_password(self.prepared.password.clone())
-                    .build()?;
+                let mut bootstrap = Bootstrap::builder(self.prepared.target.clone())
+                    .with_password(self.prepared.password.clone());
+                if let Some(p) = &self.provider {
+                    bootstrap = bootstrap.with_provider(p.clone());
+                }
+                let bootstrap = bootstrap.build()?;
                 let plan = bootstrap.plan().await?;
                 let mut findings: Vec<Finding> =
                     plan.blockers.iter().chain(&plan.notes).cloned().collect();
@@ -568,10 +581,18 @@ pub(crate) fn run(args: RunArgs) -> Outcome {
             return Outcome::Failed;
         }
     };
+    let provider = match args
+        .provider
+        .build_on(&runtime, prepared.target.admin(), args.json)
+    {
+        Ok(p) => p,
+        Err(outcome) => return outcome,
+    };
     let runner = Runner {
         args: &args,
         prepared: &prepared,
         render_dir: args.out.join("render"),
+        provider,
     };
     let mut passed = if args.from_start {
         Vec::new()
