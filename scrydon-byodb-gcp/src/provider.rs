@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use google_cloud_auth::credentials::Credentials;
-use hyper::Method;
+use scrydon_byodb::provider::api::Method;
 use scrydon_byodb::provider::{
     Applies, BackupPosture, Capabilities, HighAvailability, ParameterChange, ParameterValue,
     Provider, ProviderKind, Redundancy,

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hyper::Method;
 use scrydon_byodb::dsn::Dsn;
+use scrydon_byodb::provider::api::Method;
 use scrydon_byodb::provider::{
     Applies, BackupPosture, Capabilities, ParameterChange, ParameterValue, Provider, ProviderKind,
 };

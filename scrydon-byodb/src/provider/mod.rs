@@ -32,6 +32,8 @@
 //! assert!(!generic.capabilities().backup_posture);
 //! ```
 
+#[cfg(feature = "api-client")]
+pub mod api;
 #[doc(hidden)]
 pub mod conformance;
 mod detect;
