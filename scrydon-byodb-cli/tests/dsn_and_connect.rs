@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use scrydon_byodb_testbed::{Cluster, Hba};
+use scrydon_byodb_testbed::{Cluster, Hba, ServerCertSpec, ServerTls, TestCa};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_scrydon-byodb");
@@ -150,4 +150,52 @@ fn connect_reports_how_the_server_was_verified_and_why_it_failed() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains(cluster.superuser_password()), "{stderr}");
     assert!(out.stdout.is_empty());
+}
+
+/// A certificate naming the instance in its CN and carrying no SAN (Cloud SQL's default):
+/// `--server-cn` verifies the chain and that CN; host-name verification fails, as in libpq.
+#[test]
+fn connect_checks_a_common_name_instead_of_the_host() {
+    let ca = TestCa::new("Cloud SQL Server CA (test)").expect("CA");
+    let cluster = Cluster::builder()
+        .with_tls(ServerTls::Issued {
+            ca,
+            spec: ServerCertSpec::cn_only("proj:inst"),
+        })
+        .start()
+        .expect("cluster with a CN-only certificate");
+    let uri = cluster.admin_uri("verify-full");
+
+    let out = run(
+        &["connect", "-", "--json", "--server-cn", "proj:inst"],
+        &uri,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(json(&out)["tls"]["verification"], "chain+name");
+
+    for args in [
+        vec!["connect", "-", "--json", "--server-cn", "proj:other"],
+        vec!["connect", "-", "--json"],
+    ] {
+        let out = run(&args, &uri);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            json(&out)["failure"],
+            "certificate_name_mismatch",
+            "{args:?}"
+        );
+    }
+
+    // The CN check is part of verify-full: with a weaker sslmode it is refused as input.
+    let out = run(
+        &["connect", "-", "--json", "--server-cn", "proj:inst"],
+        &cluster.admin_uri("require"),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(json(&out)["error"]["kind"], "invalid_input");
 }

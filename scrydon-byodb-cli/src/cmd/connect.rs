@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 use scrydon_byodb::connect::{connect, ConnectOptions, ConnectionInfo};
+use scrydon_byodb::tls::{ServerNameCheck, TlsConnector};
 use scrydon_byodb::{diagnose, Error};
 use serde::Serialize;
 
@@ -16,6 +17,11 @@ pub(crate) struct ConnectArgs {
     /// Seconds to wait per address when the DSN sets no `connect_timeout`.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
+    /// Check the server certificate's common name against NAME instead of the host name
+    /// (needs `sslmode=verify-full`): Cloud SQL's default certificates carry
+    /// `project:instance` as CN and no SAN, so host-name verification cannot succeed.
+    #[arg(long, value_name = "NAME")]
+    server_cn: Option<String>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -56,8 +62,21 @@ pub(crate) fn run(args: ConnectArgs) -> Outcome {
         output::error(args.json, "invalid_input", &e);
         return Outcome::InvalidInput;
     }
-    let options =
+    let mut options =
         ConnectOptions::new().with_default_connect_timeout(Duration::from_secs(args.timeout));
+    if let Some(cn) = &args.server_cn {
+        let tls = TlsConnector::builder_from_dsn(&dsn).and_then(|b| {
+            b.with_server_name_check(ServerNameCheck::CommonNameEquals(cn.clone()))
+                .build()
+        });
+        match tls {
+            Ok(t) => options = options.with_tls_connector(t),
+            Err(e) => {
+                output::error(args.json, "invalid_input", &e);
+                return Outcome::InvalidInput;
+            }
+        }
+    }
     let Some(runtime) = output::runtime(args.json) else {
         return Outcome::Failed;
     };
