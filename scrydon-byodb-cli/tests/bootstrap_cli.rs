@@ -1,40 +1,21 @@
 //! `scrydon-byodb bootstrap` as a user runs it: the built binary against a test-bed server, the
 //! admin DSN on standard input, the password from a file or the environment, exit codes 0/1/2.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
 
+use std::process::Output;
+
+use common::{cli_env, json};
 use scrydon_byodb_testbed::Cluster;
 
-const BIN: &str = env!("CARGO_BIN_EXE_scrydon-byodb");
-const PASSWORD: &str = "cli-app-pw-93f1";
-
 fn bootstrap(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
-    let mut child = Command::new(BIN)
-        .arg("bootstrap")
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run scrydon-byodb");
-    let mut pipe = child.stdin.take().expect("stdin");
-    // A process that refuses its arguments exits before reading: a broken pipe is fine.
-    let _ = pipe.write_all(stdin.as_bytes());
-    drop(pipe);
-    child.wait_with_output().expect("wait")
+    let args: Vec<&str> = std::iter::once("bootstrap")
+        .chain(args.iter().copied())
+        .collect();
+    cli_env(&args, stdin, env, &[])
 }
 
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}):\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
+const PASSWORD: &str = "cli-app-pw-93f1";
 
 #[test]
 fn dry_run_apply_second_run_and_exit_codes() {

@@ -1,40 +1,10 @@
 //! The `dsn` and `connect` commands, run as the built binary against a real TLS PostgreSQL.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use common::{cli as run, json};
 
 use scrydon_byodb_testbed::{Cluster, Hba, ServerCertSpec, ServerTls, TestCa};
-use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_scrydon-byodb");
-
-/// Runs the CLI with `args`, feeding `stdin`.
-fn run(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the CLI");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    child.wait_with_output().expect("wait for the CLI")
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
 
 #[test]
 fn dsn_parse_names_fields_as_libpq_and_masks_the_password() {

@@ -1,50 +1,18 @@
 //! `scrydon-byodb preflight` as a user runs it: the built binary against a test-bed server,
 //! the DSN on standard input, exit codes 0/1/2, JSON and JUnit output.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
 
+use std::process::Output;
+
+use common::{cli_env, json, status_of};
 use scrydon_byodb_testbed::Cluster;
 
-const BIN: &str = env!("CARGO_BIN_EXE_scrydon-byodb");
-
 fn preflight(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(BIN)
-        .arg("preflight")
-        .args(args)
-        .env_remove("NO_COLOR")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run scrydon-byodb");
-    let mut pipe = child.stdin.take().expect("stdin");
-    if let Some(text) = stdin {
-        pipe.write_all(text.as_bytes()).expect("write stdin");
-    }
-    drop(pipe);
-    child.wait_with_output().expect("wait")
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}):\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn status_of(v: &serde_json::Value, id: &str, component: Option<&str>) -> String {
-    v["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .find(|f| f["id"] == id && f["component"].as_str() == component)
-        .and_then(|f| f["status"].as_str())
-        .unwrap_or("absent")
-        .to_owned()
+    let args: Vec<&str> = std::iter::once("preflight")
+        .chain(args.iter().copied())
+        .collect();
+    cli_env(&args, stdin.unwrap_or(""), &[], &["NO_COLOR"])
 }
 
 #[test]

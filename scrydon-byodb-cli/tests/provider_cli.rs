@@ -1,40 +1,13 @@
 //! `--provider` / `--provider-api` on `preflight`, `report`, `bootstrap` and `run`: input the
 //! provider cannot use is refused before anything is contacted (exit 2).
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{cli_env, json, status_of};
 
 use scrydon_byodb_testbed::{Cluster, Moto};
-
-const BIN: &str = env!("CARGO_BIN_EXE_scrydon-byodb");
-
-fn cli(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        // Nothing from the developer's environment decides these tests.
-        .env_remove("SCRYDON_GCP_INSTANCE")
-        .env_remove("SCRYDON_AZURE_RESOURCE_ID")
-        .env_remove("AZURE_POSTGRES_RESOURCE_ID")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run scrydon-byodb");
-    let mut pipe = child.stdin.take().expect("stdin");
-    pipe.write_all(stdin.as_bytes()).expect("write stdin");
-    drop(pipe);
-    child.wait_with_output().expect("wait")
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}):\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
 
 /// A port nothing listens on: a command that tried to connect would fail with exit 1, not 2.
 fn closed_port() -> u16 {
@@ -141,7 +114,16 @@ fn provider_api_input_is_refused_before_anything_runs() {
     ];
     for (mut args, dsn, field) in cases {
         args.extend(["--admin-url", "-"]);
-        let out = cli(&args, &format!("{dsn}\n"));
+        let out = cli_env(
+            &args,
+            &format!("{dsn}\n"),
+            &[],
+            &[
+                "SCRYDON_GCP_INSTANCE",
+                "SCRYDON_AZURE_RESOURCE_ID",
+                "AZURE_POSTGRES_RESOURCE_ID",
+            ],
+        );
         assert_eq!(
             out.status.code(),
             Some(2),
@@ -191,36 +173,20 @@ c.create_db_instance(DBInstanceIdentifier="db1", DBInstanceClass="db.t3.micro", 
 
 /// The CLI with the AWS environment pointing at `moto` and nothing else of the developer's.
 fn aws_cli(moto: &Moto, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("AWS_ENDPOINT_URL_RDS", moto.url())
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SESSION_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run scrydon-byodb");
-    let mut pipe = child.stdin.take().expect("stdin");
-    pipe.write_all(stdin.as_bytes()).expect("write stdin");
-    drop(pipe);
-    child.wait_with_output().expect("wait")
-}
-
-fn finding_status(report: &serde_json::Value, id: &str) -> String {
-    report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .find(|f| f["id"] == id && f["component"].is_null())
-        .and_then(|f| f["status"].as_str())
-        .unwrap_or("absent")
-        .to_owned()
+    let url = moto.url();
+    cli_env(
+        args,
+        stdin,
+        &[
+            ("AWS_ENDPOINT_URL_RDS", &url),
+            ("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST"),
+            ("AWS_SECRET_ACCESS_KEY", "test-secret"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_CONFIG_FILE", "/nonexistent"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+        ],
+        &["AWS_PROFILE", "AWS_SESSION_TOKEN"],
+    )
 }
 
 /// `preflight` and `report` with `--provider-api` against moto's RDS and a real server whose
@@ -252,11 +218,11 @@ fn provider_api_asks_rds_through_the_cli() {
     assert_eq!(v["provider_used"], "aws-rds", "{v}");
     assert_eq!(v["provider"]["kind"], "aws-rds", "{v}");
     // Configured off in the parameter group: plaintext accepted.
-    assert_eq!(finding_status(&v, "provider.tls_enforced"), "fail");
-    assert_eq!(finding_status(&v, "provider.public_network"), "pass");
-    assert_eq!(finding_status(&v, "preflight.high_availability"), "pass");
-    assert_eq!(finding_status(&v, "preflight.backup"), "pass");
-    assert_eq!(finding_status(&v, "provider.api"), "absent");
+    assert_eq!(status_of(&v, "provider.tls_enforced", None), "fail");
+    assert_eq!(status_of(&v, "provider.public_network", None), "pass");
+    assert_eq!(status_of(&v, "preflight.high_availability", None), "pass");
+    assert_eq!(status_of(&v, "preflight.backup", None), "pass");
+    assert_eq!(status_of(&v, "provider.api", None), "absent");
     assert!(!String::from_utf8_lossy(&out.stdout).contains(pg.superuser_password()));
 
     // The compliance report takes it as TLS evidence.
@@ -299,7 +265,7 @@ fn provider_api_asks_rds_through_the_cli() {
     let out = aws_cli(&moto, &["preflight", "--json", "--admin-url", "-"], &stdin);
     let v = json(&out);
     assert_eq!(v["provider_used"], "generic", "{v}");
-    assert_eq!(finding_status(&v, "provider.tls_enforced"), "absent");
+    assert_eq!(status_of(&v, "provider.tls_enforced", None), "absent");
 
     // An instance AWS does not know: the provider's error, exit 1 (the input was well formed).
     let other = stdin.replace("host=db1.", "host=db2.");

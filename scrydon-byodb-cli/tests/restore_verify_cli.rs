@@ -1,30 +1,15 @@
 //! `scrydon-byodb restore` and `verify` end to end: exit codes, JSON shape, the DSN read from
 //! stdin (never argv), and no password in the output.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::Command;
+
+use common::cli as run;
 
 use scrydon_byodb_testbed::{client_tool, Cluster};
 
-const BIN: &str = env!("CARGO_BIN_EXE_scrydon-byodb");
 const PW: &str = "cli-restore-pw-5";
-
-fn run(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write");
-    child.wait_with_output().expect("wait")
-}
 
 #[test]
 fn restore_then_verify() {

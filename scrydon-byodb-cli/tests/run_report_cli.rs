@@ -2,30 +2,15 @@
 //! to bootstrap, resumed after the fix; a rerun skipping passed stages; the compliance report's
 //! exit code and JSON shape; no password in any output.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::Output;
+
+use common::cli;
 
 use scrydon_byodb_testbed::Cluster;
 
-const BIN: &str = env!("CARGO_BIN_EXE_scrydon-byodb");
 const APP_PW: &str = "run-app-pw-7";
-
-fn cli(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write");
-    child.wait_with_output().expect("wait")
-}
 
 fn stages(out: &Output) -> Vec<(String, String)> {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
