@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
+prune_target_dir
 
 ensure_testbed
 cargo build --locked -q -p scrydon-byodb-cli -p scrydon-byodb-testbed

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 . scripts/env.sh
 
 ensure_testbed
+prune_target_dir
 
 echo "== build (workspace, all targets)"
 cargo build --workspace --all-targets --locked

@@ -6,7 +6,6 @@
 
 use std::fmt;
 
-use scrydon_byodb::connect::{connect, ConnectOptions};
 use scrydon_byodb::dsn::{Dsn, Host};
 use scrydon_byodb::report::{Finding, Status};
 use scrydon_byodb::{Error, Result};
@@ -95,51 +94,9 @@ pub fn direct_dsn_for(dsn: &Dsn) -> Option<Dsn> {
     None
 }
 
-/// Confirms a transaction-mode pooler on the wire: two client connections whose statements
-/// run in the same server process (`pg_backend_pid()`). `Ok(Some(pid))` for a
-/// transaction-mode pooler, `Ok(None)` otherwise (direct, or session pooling).
-///
-/// The same probe preflight runs; it is not public in the core, so it is repeated here.
-pub async fn probe_transaction_pooler(dsn: &Dsn) -> Result<Option<i32>> {
-    let options = ConnectOptions::new();
-    let first = connect(dsn, &options).await?;
-    let second = connect(dsn, &options).await?;
-    let a = backend_pid(first.client()).await?;
-    let b = backend_pid(second.client()).await?;
-    Ok((a == b).then_some(a))
-}
-
-async fn backend_pid(client: &tokio_postgres::Client) -> Result<i32> {
-    let rows = client
-        .simple_query("SELECT pg_backend_pid()")
-        .await
-        .map_err(|e| database("reading pg_backend_pid()", e))?;
-    rows.iter()
-        .find_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0)?.parse().ok(),
-            _ => None,
-        })
-        .ok_or_else(|| Error::Provider {
-            provider: "pooler".to_owned(),
-            reason: "pg_backend_pid() returned no row".to_owned(),
-            source: None,
-        })
-}
-
-pub(crate) fn database(operation: &str, e: tokio_postgres::Error) -> Error {
-    match e.code() {
-        Some(code) => Error::Database {
-            operation: operation.to_owned(),
-            code: code.code().to_owned(),
-            source: e,
-        },
-        None => Error::Provider {
-            provider: "pooler".to_owned(),
-            reason: format!("{operation}: connection lost"),
-            source: Some(Box::new(e)),
-        },
-    }
-}
+/// Confirms a transaction-mode pooler on the wire (two connections whose statements run in the
+/// same server process); the core's probe, the one preflight runs.
+pub use scrydon_byodb::preflight::probe_transaction_pooler;
 
 /// What is known about the pooler in front of a DSN.
 #[derive(Clone, PartialEq, Eq)]

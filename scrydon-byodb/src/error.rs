@@ -117,6 +117,19 @@ pub enum Error {
 }
 
 impl Error {
+    /// [`Error::Database`] for a failed statement, classified by SQLSTATE; without one the
+    /// connection broke (`08006` connection_failure).
+    pub(crate) fn database(operation: impl Into<String>, source: tokio_postgres::Error) -> Self {
+        Error::Database {
+            operation: operation.into(),
+            code: source.code().map_or_else(
+                || tokio_postgres::error::SqlState::CONNECTION_FAILURE.code().to_owned(),
+                |c| c.code().to_owned(),
+            ),
+            source,
+        }
+    }
+
     /// Shorthand for [`Error::InvalidDsn`].
     pub(crate) fn dsn(field: impl Into<Option<String>>, reason: impl Into<String>) -> Self {
         Error::InvalidDsn {

@@ -26,15 +26,7 @@ pub(crate) struct Session {
 
 /// The error for a failed statement, classified by SQLSTATE.
 pub(crate) fn db_error(operation: &str, source: tokio_postgres::Error) -> Error {
-    Error::Database {
-        operation: operation.to_owned(),
-        // No SQLSTATE: the connection broke (connection_failure).
-        code: source.code().map_or_else(
-            || SqlState::CONNECTION_FAILURE.code().to_owned(),
-            |c| c.code().to_owned(),
-        ),
-        source,
-    }
+    Error::database(operation, source)
 }
 
 fn millis(d: Duration) -> u128 {

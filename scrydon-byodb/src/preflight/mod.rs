@@ -43,6 +43,7 @@
 
 mod checks;
 mod gather;
+mod pooler;
 mod probe;
 mod report;
 mod session;
@@ -55,6 +56,7 @@ use std::time::{Duration, Instant};
 pub(crate) use checks::list_contains;
 pub(crate) use session::{open as open_session, open_with_bundle as open_session_with_bundle};
 
+pub use pooler::probe_transaction_pooler;
 pub use report::{Report, ServerSummary, TargetSummary, REPORT_SCHEMA_VERSION};
 pub use target::{ComponentDemand, Demand, Target, TargetBuilder, DEFAULT_APP_ROLE};
 

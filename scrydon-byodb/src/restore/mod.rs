@@ -435,14 +435,7 @@ impl Drop for ListFile {
 }
 
 fn db_err(operation: &str) -> impl FnOnce(tokio_postgres::Error) -> Error + '_ {
-    move |source| Error::Database {
-        operation: operation.to_owned(),
-        code: source
-            .code()
-            .map(|c| c.code().to_owned())
-            .unwrap_or_default(),
-        source,
-    }
+    move |source| Error::database(operation, source)
 }
 
 /// Relations (tables, sequences, views, foreign tables) and functions outside extensions and
