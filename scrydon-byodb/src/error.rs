@@ -123,7 +123,11 @@ impl Error {
         Error::Database {
             operation: operation.into(),
             code: source.code().map_or_else(
-                || tokio_postgres::error::SqlState::CONNECTION_FAILURE.code().to_owned(),
+                || {
+                    tokio_postgres::error::SqlState::CONNECTION_FAILURE
+                        .code()
+                        .to_owned()
+                },
                 |c| c.code().to_owned(),
             ),
             source,
