@@ -52,7 +52,8 @@ impl ProviderArg {
 /// The provider options shared by `preflight`, `report`, `bootstrap` and `run`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ProviderArgs {
-    /// Which provider runs the server (`auto`: from the host name and the server's settings).
+    /// Which provider runs the server (`auto`: from the host name and the server's settings):
+    /// whose API --provider-api asks; `report` also states its documented RPO/RTO.
     #[arg(long, value_enum, default_value_t = ProviderArg::Auto)]
     pub(crate) provider: ProviderArg,
     /// Also ask the provider's API (parameter groups, TLS enforcement, public access, backups,

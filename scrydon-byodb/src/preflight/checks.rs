@@ -1367,7 +1367,8 @@ fn not_capable(id: &'static str, seen: &Seen, what: &str, capability: &str) -> F
         None,
         format!(
             "the {} provider cannot report {what} (capability {capability}); check it in the \
-             provider's console, or run with the provider's crate configured",
+             provider's console, or ask its API (the CLI's --provider-api, or the provider's \
+             crate with Preflight::with_provider)",
             seen.provider.name
         ),
     )
