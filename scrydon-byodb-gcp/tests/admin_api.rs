@@ -12,7 +12,9 @@ use scrydon_byodb::Error;
 use scrydon_byodb_gcp::{ApiError, ApiErrorKind, CloudSqlProvider, ServerCaMode, TlsDecidedBy};
 use scrydon_byodb_testbed::TestCa;
 use serde_json::{json, Value};
-use support::{instance_json, key, FakeAdmin, ServiceAccountKey, INSTANCE, POLL, PROJECT, REGION};
+use support::{
+    instance_json, key, provider, FakeAdmin, ServiceAccountKey, INSTANCE, PROJECT, REGION,
+};
 
 fn ca(name: &str) -> (String, String, String) {
     let ca = TestCa::new(name).expect("CA");
@@ -25,17 +27,6 @@ fn ca(name: &str) -> (String, String, String) {
 
 async fn fake(key: &ServiceAccountKey, instance: Value) -> FakeAdmin {
     FakeAdmin::start(key, instance, vec![ca("Google Cloud SQL Server CA")]).await
-}
-
-async fn provider(key: &ServiceAccountKey, fake: &FakeAdmin) -> CloudSqlProvider {
-    CloudSqlProvider::builder()
-        .with_instance_connection_name(format!("{PROJECT}:{REGION}:{INSTANCE}"))
-        .with_credentials(key.credentials())
-        .with_endpoint(fake.url())
-        .with_poll_interval(POLL)
-        .build()
-        .await
-        .expect("build")
 }
 
 fn provider_reason(e: &Error) -> &str {

@@ -15,7 +15,7 @@ use scrydon_byodb::report::{ids, Status};
 use scrydon_byodb_gcp::CloudSqlProvider;
 use scrydon_byodb_testbed::Cluster;
 use serde_json::json;
-use support::{instance_json, key, FakeAdmin, INSTANCE, POLL, PROJECT, REGION};
+use support::{instance_json, key, provider, FakeAdmin};
 
 async fn start() -> (Cluster, tempfile::TempDir, FakeAdmin, CloudSqlProvider) {
     let pg = tokio::task::spawn_blocking(|| {
@@ -41,14 +41,7 @@ async fn start() -> (Cluster, tempfile::TempDir, FakeAdmin, CloudSqlProvider) {
         )],
     )
     .await;
-    let cloudsql = CloudSqlProvider::builder()
-        .with_instance_connection_name(format!("{PROJECT}:{REGION}:{INSTANCE}"))
-        .with_credentials(key.credentials())
-        .with_endpoint(fake.url())
-        .with_poll_interval(POLL)
-        .build()
-        .await
-        .expect("build");
+    let cloudsql = provider(&key, &fake).await;
     (pg, dir, fake, cloudsql)
 }
 

@@ -11,7 +11,7 @@ use scrydon_byodb::tls::{ServerNameCheck, Verification};
 use scrydon_byodb::ConnectFailure;
 use scrydon_byodb_gcp::{CloudSqlProvider, CloudSqlTls, ServerCaMode};
 use scrydon_byodb_testbed::{Cluster, ServerCertSpec, ServerTls, TestCa};
-use support::{instance_json, key, FakeAdmin, INSTANCE, POLL, PROJECT, REGION};
+use support::{instance_json, key, provider, FakeAdmin, INSTANCE, PROJECT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_instance_name_check_accepts_cn_only_certificates_that_verify_full_refuses() {
@@ -40,14 +40,7 @@ async fn the_instance_name_check_accepts_cn_only_certificates_that_verify_full_r
         )],
     )
     .await;
-    let cloudsql = CloudSqlProvider::builder()
-        .with_instance_connection_name(format!("{PROJECT}:{REGION}:{INSTANCE}"))
-        .with_credentials(key.credentials())
-        .with_endpoint(fake.url())
-        .with_poll_interval(POLL)
-        .build()
-        .await
-        .expect("build");
+    let cloudsql = provider(&key, &fake).await;
 
     let tls = cloudsql.tls().await.expect("tls from the API");
     assert_eq!(tls.server_ca_mode, ServerCaMode::GoogleManagedInternalCa);

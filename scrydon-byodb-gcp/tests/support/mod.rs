@@ -18,6 +18,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use scrydon_byodb_gcp::CloudSqlProvider;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
@@ -613,4 +614,16 @@ pub fn openssl_ca(dir: &Path, name: &str, days: u32) -> String {
         .success();
     assert!(ok, "openssl req failed");
     std::fs::read_to_string(cert).expect("CA")
+}
+
+/// The provider for the fake's instance, with `key`'s credentials and a fast poll.
+pub async fn provider(key: &ServiceAccountKey, fake: &FakeAdmin) -> CloudSqlProvider {
+    CloudSqlProvider::builder()
+        .with_instance_connection_name(format!("{PROJECT}:{REGION}:{INSTANCE}"))
+        .with_credentials(key.credentials())
+        .with_endpoint(fake.url())
+        .with_poll_interval(POLL)
+        .build()
+        .await
+        .expect("build")
 }
