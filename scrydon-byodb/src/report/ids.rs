@@ -2,7 +2,9 @@
 //!
 //! Ids are stable: tools and tests match on them. They are `<module>.<what>`; add new ones here,
 //! documented, and to their module's list ([`RENDER`], [`PREFLIGHT`], [`BOOTSTRAP`],
-//! [`COMPLIANCE`], [`PROVIDER`]); [`all`] derives the whole set from those lists.
+//! [`COMPLIANCE`], [`PROVIDER`], [`RESTORE`], [`VERIFY`]); [`all`] derives the whole set from
+//! those lists. The `restore` and `verify` modules re-export theirs under short names
+//! (`restore::ids::COMPLETE`).
 
 // --- render: chart configuration (runbook: Configuration, Mode A, Mode B, Migrations) ----------
 
@@ -292,8 +294,79 @@ pub const RENDER: &[&str] = &[
     RENDER_CHART_VERSION_UNSET,
 ];
 
+// --- restore: archives onto the managed server (runbook: Restore onto managed Postgres) -------
+
+/// The Dapr crypto key (`dapr-crypto-key` Secret) must be restored with the database, or
+/// encrypted secrets stay unreadable. Warn, always.
+pub const RESTORE_DAPR_CRYPTO_KEY: &str = "restore.dapr_crypto_key";
+/// `pg_restore` reported an error (observed: its `pg_restore: error:` line). Fail.
+pub const RESTORE_PG_RESTORE_ERROR: &str = "restore.pg_restore_error";
+/// `pg_restore` exited with a non-zero status. Fail.
+pub const RESTORE_PG_RESTORE_FAILED: &str = "restore.pg_restore_failed";
+/// The archive could not be read to its end (truncated or corrupt gzip, I/O error). Fail.
+pub const RESTORE_ARCHIVE_UNREADABLE: &str = "restore.archive_unreadable";
+/// An object in the archive's table of contents is not in the database. Fail; the finding
+/// carries a diagnosis when the catalog says why.
+pub const RESTORE_OBJECT_MISSING: &str = "restore.object_missing";
+/// Everything in the table of contents is in the database. Pass.
+pub const RESTORE_COMPLETE: &str = "restore.complete";
+/// What to run next (`kubectl rollout restart`). Pass (a note).
+pub const RESTORE_ROLLOUT_RESTART: &str = "restore.rollout_restart";
+
+/// Every restore id.
+pub const RESTORE: &[&str] = &[
+    RESTORE_DAPR_CRYPTO_KEY,
+    RESTORE_PG_RESTORE_ERROR,
+    RESTORE_PG_RESTORE_FAILED,
+    RESTORE_ARCHIVE_UNREADABLE,
+    RESTORE_OBJECT_MISSING,
+    RESTORE_COMPLETE,
+    RESTORE_ROLLOUT_RESTART,
+];
+
+// --- verify: the switch, with the apps' DSNs and the Kubernetes API (runbook: Verification) --
+
+/// The DSN's host is the managed host (Pass) or an in-cluster service name (Fail).
+pub const VERIFY_HOST: &str = "verify.host";
+/// The DSN's database is the component's (Pass) or another (Fail).
+pub const VERIFY_DATABASE: &str = "verify.database";
+/// The app's DSN connects (Pass, observed: server version and TLS) or not (Fail, with the
+/// diagnosis). Skip when the host is in-cluster.
+pub const VERIFY_CONNECT: &str = "verify.connect";
+/// Drizzle's migrations table exists and has rows (Pass, observed: count, latest
+/// `created_at` and hash); missing or empty (Fail).
+pub const VERIFY_MIGRATIONS: &str = "verify.migrations";
+/// pgvector is installed in a database that needs it (Pass) or not (Fail, with the
+/// diagnosis). Skip for components that do not need it.
+pub const VERIFY_PGVECTOR: &str = "verify.pgvector";
+/// A `db` Deployment (the bundled PostgreSQL) exists in the namespace (Fail) or not (Pass).
+pub const VERIFY_KUBE_BUNDLED_DB: &str = "verify.kube_bundled_db";
+/// The newest migration Job of a component is Complete (Pass), Failed or missing (Fail), or
+/// still running (Warn).
+pub const VERIFY_KUBE_MIGRATION_JOB: &str = "verify.kube_migration_job";
+/// Every Deployment in the namespace is Ready (Pass) or some are not (Fail).
+pub const VERIFY_KUBE_DEPLOYMENTS_READY: &str = "verify.kube_deployments_ready";
+/// A Deployment's database DSN (from its Secret) points at a managed host (Pass) or at an
+/// in-cluster service (Fail); Fail too when it cannot be read or parsed.
+pub const VERIFY_KUBE_DATABASE_URL: &str = "verify.kube_database_url";
+
+/// Every verify id.
+pub const VERIFY: &[&str] = &[
+    VERIFY_HOST,
+    VERIFY_DATABASE,
+    VERIFY_CONNECT,
+    VERIFY_MIGRATIONS,
+    VERIFY_PGVECTOR,
+    VERIFY_KUBE_BUNDLED_DB,
+    VERIFY_KUBE_MIGRATION_JOB,
+    VERIFY_KUBE_DEPLOYMENTS_READY,
+    VERIFY_KUBE_DATABASE_URL,
+];
+
 /// Every id above, by group (one list per module, so a new id is listed once).
-pub const GROUPS: &[&[&str]] = &[RENDER, PREFLIGHT, BOOTSTRAP, COMPLIANCE, PROVIDER];
+pub const GROUPS: &[&[&str]] = &[
+    RENDER, PREFLIGHT, BOOTSTRAP, COMPLIANCE, PROVIDER, RESTORE, VERIFY,
+];
 
 /// Every id above.
 pub fn all() -> impl Iterator<Item = &'static str> {
@@ -317,13 +390,15 @@ mod tests {
             (super::BOOTSTRAP, "bootstrap."),
             (super::COMPLIANCE, "compliance."),
             (super::PROVIDER, "provider."),
+            (super::RESTORE, "restore."),
+            (super::VERIFY, "verify."),
         ] {
             assert!(!group.is_empty());
             for id in group {
                 assert!(id.starts_with(prefix), "{id} listed among {prefix}*");
             }
         }
-        assert_eq!(super::GROUPS.len(), 5);
+        assert_eq!(super::GROUPS.len(), 7);
     }
 
     #[test]

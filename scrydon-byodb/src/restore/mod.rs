@@ -46,22 +46,12 @@ use crate::{Error, Result, SecretString};
 
 /// Finding ids of the restore.
 pub mod ids {
-    /// The Dapr crypto key (`dapr-crypto-key` Secret) must be restored with the database, or
-    /// encrypted secrets stay unreadable. Warn, always.
-    pub const DAPR_CRYPTO_KEY: &str = "restore.dapr_crypto_key";
-    /// `pg_restore` reported an error (observed: its `pg_restore: error:` line). Fail.
-    pub const PG_RESTORE_ERROR: &str = "restore.pg_restore_error";
-    /// `pg_restore` exited with a non-zero status. Fail.
-    pub const PG_RESTORE_FAILED: &str = "restore.pg_restore_failed";
-    /// The archive could not be read to its end (truncated or corrupt gzip, I/O error). Fail.
-    pub const ARCHIVE_UNREADABLE: &str = "restore.archive_unreadable";
-    /// An object in the archive's table of contents is not in the database. Fail; the finding
-    /// carries a diagnosis when the catalog says why.
-    pub const OBJECT_MISSING: &str = "restore.object_missing";
-    /// Everything in the table of contents is in the database. Pass.
-    pub const COMPLETE: &str = "restore.complete";
-    /// What to run next (`kubectl rollout restart`). Pass (a note).
-    pub const ROLLOUT_RESTART: &str = "restore.rollout_restart";
+    pub use crate::report::ids::{
+        RESTORE_ARCHIVE_UNREADABLE as ARCHIVE_UNREADABLE, RESTORE_COMPLETE as COMPLETE,
+        RESTORE_DAPR_CRYPTO_KEY as DAPR_CRYPTO_KEY, RESTORE_OBJECT_MISSING as OBJECT_MISSING,
+        RESTORE_PG_RESTORE_ERROR as PG_RESTORE_ERROR,
+        RESTORE_PG_RESTORE_FAILED as PG_RESTORE_FAILED, RESTORE_ROLLOUT_RESTART as ROLLOUT_RESTART,
+    };
 }
 
 const RUNBOOK: &str = "runbook: Restore onto managed Postgres";

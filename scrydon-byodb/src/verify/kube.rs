@@ -28,16 +28,11 @@ use crate::{Error, Result, SecretString};
 
 /// Finding ids of the Kubernetes checks.
 pub mod ids {
-    /// A `db` Deployment (the bundled PostgreSQL) exists in the namespace (Fail) or not (Pass).
-    pub const BUNDLED_DB: &str = "verify.kube_bundled_db";
-    /// The newest migration Job of a component is Complete (Pass), Failed or missing (Fail), or
-    /// still running (Warn).
-    pub const MIGRATION_JOB: &str = "verify.kube_migration_job";
-    /// Every Deployment in the namespace is Ready (Pass) or some are not (Fail).
-    pub const DEPLOYMENTS_READY: &str = "verify.kube_deployments_ready";
-    /// A Deployment's database DSN (from its Secret) points at a managed host (Pass) or at an
-    /// in-cluster service (Fail); Fail too when it cannot be read or parsed.
-    pub const DATABASE_URL: &str = "verify.kube_database_url";
+    pub use crate::report::ids::{
+        VERIFY_KUBE_BUNDLED_DB as BUNDLED_DB, VERIFY_KUBE_DATABASE_URL as DATABASE_URL,
+        VERIFY_KUBE_DEPLOYMENTS_READY as DEPLOYMENTS_READY,
+        VERIFY_KUBE_MIGRATION_JOB as MIGRATION_JOB,
+    };
 }
 
 const RUNBOOK: &str = "runbook: Verification";

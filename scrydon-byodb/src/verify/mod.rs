@@ -40,19 +40,10 @@ use crate::{Error, Result};
 
 /// Finding ids of `verify`.
 pub mod ids {
-    /// The DSN's host is the managed host (Pass) or an in-cluster service name (Fail).
-    pub const HOST: &str = "verify.host";
-    /// The DSN's database is the component's (Pass) or another (Fail).
-    pub const DATABASE: &str = "verify.database";
-    /// The app's DSN connects (Pass, observed: server version and TLS) or not (Fail, with the
-    /// diagnosis). Skip when the host is in-cluster.
-    pub const CONNECT: &str = "verify.connect";
-    /// Drizzle's migrations table exists and has rows (Pass, observed: count, latest
-    /// `created_at` and hash); missing or empty (Fail).
-    pub const MIGRATIONS: &str = "verify.migrations";
-    /// pgvector is installed in a database that needs it (Pass) or not (Fail, with the
-    /// diagnosis). Skip for components that do not need it.
-    pub const PGVECTOR: &str = "verify.pgvector";
+    pub use crate::report::ids::{
+        VERIFY_CONNECT as CONNECT, VERIFY_DATABASE as DATABASE, VERIFY_HOST as HOST,
+        VERIFY_MIGRATIONS as MIGRATIONS, VERIFY_PGVECTOR as PGVECTOR,
+    };
 }
 
 const RUNBOOK: &str = "runbook: Verification";
