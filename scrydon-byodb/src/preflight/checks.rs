@@ -122,12 +122,14 @@ pub(crate) fn evaluate(target: &Target, seen: &Seen) -> (Vec<Finding>, Detection
         )
     });
     out.push(rds_force_ssl(admin));
-    out.push(rds_allowed_extensions(
+    out.push(allow_list(
+        &RDS_ALLOWED_EXTENSIONS,
         admin,
         !needs_vector.is_empty(),
         vector_missing_somewhere,
     ));
-    out.push(azure_extensions(
+    out.push(allow_list(
+        &AZURE_EXTENSIONS,
         admin,
         !needs_vector.is_empty(),
         vector_missing_somewhere,
@@ -1253,88 +1255,99 @@ fn rds_force_ssl(admin: Option<&AdminSeen>) -> Finding {
     }
 }
 
-fn rds_allowed_extensions(
-    admin: Option<&AdminSeen>,
-    vector_needed: bool,
-    vector_missing: bool,
-) -> Finding {
-    let id = ids::PREFLIGHT_RDS_ALLOWED_EXTENSIONS;
-    let Some(a) = admin else {
-        return skip(id, None, NO_ADMIN);
-    };
-    let refs = [
-        NOTES_RDS,
-        RunbookEntry::CreateExtensionVectorFails.heading(),
-    ];
-    let Some(list) = a.facts.setting("rds.allowed_extensions") else {
-        return skip(
-            id,
-            None,
-            "no rds.allowed_extensions setting (not RDS/Aurora)",
-        );
-    };
-    if !vector_needed {
-        return skip(
-            id,
-            None,
-            format!("rds.allowed_extensions = {list:?}; no enabled component needs pgvector"),
-        );
-    }
-    if list.trim() == "*" || list_contains(list, "vector") {
-        return Finding::new(id, Status::Pass)
-            .with_observed(format!("rds.allowed_extensions = {list:?} allows vector"))
-            .with_references(&refs);
-    }
-    let status = if vector_missing {
-        Status::Fail
-    } else {
-        Status::Warn
-    };
-    let new_list = if list.trim().is_empty() {
-        "vector".to_owned()
-    } else {
-        format!("{},vector", list.trim())
-    };
-    Finding::new(id, status)
-        .with_observed(format!("rds.allowed_extensions = {list:?} does not allow vector"))
-        .with_remediation("Add vector to rds.allowed_extensions in the DB parameter group.")
-        .with_fix(Fix::shell(format!(
-            "aws rds modify-db-parameter-group --db-parameter-group-name <group> \
-             --parameters \"ParameterName=rds.allowed_extensions,ParameterValue='{new_list}',ApplyMethod=immediate\""
-        )))
-        .with_references(&refs)
+/// A provider's extension allow-list, as a server setting: what differs between RDS's
+/// `rds.allowed_extensions` and Azure's `azure.extensions`.
+struct AllowList {
+    id: &'static str,
+    notes: &'static str,
+    setting: &'static str,
+    /// Who has the setting, for the skip message (`RDS/Aurora`).
+    provider: &'static str,
+    /// How pgvector is spelt in the list when added (`vector`, `VECTOR`).
+    entry: &'static str,
+    /// `*` allows every extension (RDS).
+    star_allows_all: bool,
+    /// How a passing list is described (`allows vector`).
+    passes_as: &'static str,
+    /// What a failing list means, after "does not ...".
+    fails_as: &'static str,
+    remediation: &'static str,
+    /// The fix, given the new list.
+    fix: fn(&str) -> String,
 }
 
-fn azure_extensions(
+const RDS_ALLOWED_EXTENSIONS: AllowList = AllowList {
+    id: ids::PREFLIGHT_RDS_ALLOWED_EXTENSIONS,
+    notes: NOTES_RDS,
+    setting: "rds.allowed_extensions",
+    provider: "RDS/Aurora",
+    entry: "vector",
+    star_allows_all: true,
+    passes_as: "allows vector",
+    fails_as: "allow vector",
+    remediation: "Add vector to rds.allowed_extensions in the DB parameter group.",
+    fix: |list| {
+        format!(
+            "aws rds modify-db-parameter-group --db-parameter-group-name <group> \
+             --parameters \"ParameterName=rds.allowed_extensions,ParameterValue='{list}',ApplyMethod=immediate\""
+        )
+    },
+};
+
+const AZURE_EXTENSIONS: AllowList = AllowList {
+    id: ids::PREFLIGHT_AZURE_EXTENSIONS,
+    notes: NOTES_AZURE,
+    setting: "azure.extensions",
+    provider: "Azure Flexible Server",
+    entry: "VECTOR",
+    star_allows_all: false,
+    passes_as: "lists VECTOR",
+    fails_as: "list VECTOR: CREATE EXTENSION vector will be refused",
+    remediation:
+        "Add VECTOR to the server parameter azure.extensions before the first CREATE EXTENSION.",
+    fix: |list| {
+        format!(
+            "az postgres flexible-server parameter set --resource-group <rg> --server-name <server> \
+             --name azure.extensions --value '{list}'"
+        )
+    },
+};
+
+/// Whether the provider's allow-list (seen from SQL) lets pgvector through: Pass when it does,
+/// Fail when it does not and pgvector is missing somewhere, Warn when it does not but pgvector
+/// is already installed everywhere; Skip without the setting or without a component needing it.
+fn allow_list(
+    list: &AllowList,
     admin: Option<&AdminSeen>,
     vector_needed: bool,
     vector_missing: bool,
 ) -> Finding {
-    let id = ids::PREFLIGHT_AZURE_EXTENSIONS;
+    let id = list.id;
     let Some(a) = admin else {
         return skip(id, None, NO_ADMIN);
     };
     let refs = [
-        NOTES_AZURE,
+        list.notes,
         RunbookEntry::CreateExtensionVectorFails.heading(),
     ];
-    let Some(list) = a.facts.setting("azure.extensions") else {
+    let setting = list.setting;
+    let Some(value) = a.facts.setting(setting) else {
         return skip(
             id,
             None,
-            "no azure.extensions setting (not Azure Flexible Server)",
+            format!("no {setting} setting (not {})", list.provider),
         );
     };
     if !vector_needed {
         return skip(
             id,
             None,
-            format!("azure.extensions = {list:?}; no enabled component needs pgvector"),
+            format!("{setting} = {value:?}; no enabled component needs pgvector"),
         );
     }
-    if list_contains(list, "vector") {
+    if (list.star_allows_all && value.trim() == "*") || list_contains(value, "vector") {
         return Finding::new(id, Status::Pass)
-            .with_observed(format!("azure.extensions = {list:?} lists VECTOR"))
+            .with_observed(format!("{setting} = {value:?} {}", list.passes_as))
             .with_references(&refs);
     }
     let status = if vector_missing {
@@ -1342,20 +1355,15 @@ fn azure_extensions(
     } else {
         Status::Warn
     };
-    let new_list = if list.trim().is_empty() {
-        "VECTOR".to_owned()
+    let new_list = if value.trim().is_empty() {
+        list.entry.to_owned()
     } else {
-        format!("{},VECTOR", list.trim())
+        format!("{},{}", value.trim(), list.entry)
     };
     Finding::new(id, status)
-        .with_observed(format!(
-            "azure.extensions = {list:?} does not list VECTOR: CREATE EXTENSION vector will be refused"
-        ))
-        .with_remediation("Add VECTOR to the server parameter azure.extensions before the first CREATE EXTENSION.")
-        .with_fix(Fix::shell(format!(
-            "az postgres flexible-server parameter set --resource-group <rg> --server-name <server> \
-             --name azure.extensions --value '{new_list}'"
-        )))
+        .with_observed(format!("{setting} = {value:?} does not {}", list.fails_as))
+        .with_remediation(list.remediation)
+        .with_fix(Fix::shell((list.fix)(&new_list)))
         .with_references(&refs)
 }
 
