@@ -483,21 +483,18 @@ async fn backup_posture(s: &mut Suite<'_>) {
     if !p.capabilities().backup_posture {
         return s.record(name, Outcome::Skipped("capability off".to_owned()));
     }
-    let outcome = match p.backup_posture().await {
-        Ok(b) if b.point_in_time_recovery && !b.automated => Outcome::Failed(format!(
-            "point-in-time recovery without automated backups: {b:?}"
-        )),
-        Ok(b) if b.automated && b.retention_days == Some(0) => {
-            Outcome::Failed(format!("automated backups kept for 0 days: {b:?}"))
+    let answer = p.backup_posture().await;
+    record_answer(s, name, answer, |b| {
+        if b.point_in_time_recovery && !b.automated {
+            Some(format!(
+                "point-in-time recovery without automated backups: {b:?}"
+            ))
+        } else if b.automated && b.retention_days == Some(0) {
+            Some(format!("automated backups kept for 0 days: {b:?}"))
+        } else {
+            None
         }
-        Ok(_) => Outcome::Passed,
-        Err(e) => {
-            let text = format!("{e}");
-            s.saw_error(&e);
-            Outcome::Failed(text)
-        }
-    };
-    s.record(name, outcome);
+    });
 }
 
 async fn high_availability(s: &mut Suite<'_>) {
@@ -506,11 +503,23 @@ async fn high_availability(s: &mut Suite<'_>) {
     if !p.capabilities().high_availability {
         return s.record(name, Outcome::Skipped("capability off".to_owned()));
     }
-    let outcome = match p.high_availability().await {
-        Ok(h) if h.redundancy == super::Redundancy::Single && h.automatic_failover => {
-            Outcome::Failed(format!("automatic failover without a standby: {h:?}"))
-        }
-        Ok(_) => Outcome::Passed,
+    let answer = p.high_availability().await;
+    record_answer(s, name, answer, |h| {
+        (h.redundancy == super::Redundancy::Single && h.automatic_failover)
+            .then(|| format!("automatic failover without a standby: {h:?}"))
+    });
+}
+
+/// Records case `name` from a provider's answer: Failed with its error (kept for the secrets
+/// check), Failed with what `check` finds wrong in it, else Passed.
+fn record_answer<T>(
+    s: &mut Suite<'_>,
+    name: &str,
+    answer: Result<T>,
+    check: impl FnOnce(&T) -> Option<String>,
+) {
+    let outcome = match answer {
+        Ok(v) => check(&v).map_or(Outcome::Passed, Outcome::Failed),
         Err(e) => {
             let text = format!("{e}");
             s.saw_error(&e);
